@@ -1,0 +1,1 @@
+"""admin: the gridctl command line for operators of the platform."""

@@ -1,0 +1,1 @@
+"""dispatch: consumes requests, matches volunteers, single writer of request state."""

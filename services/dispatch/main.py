@@ -1,0 +1,19 @@
+"""Console entry point: `grid-dispatch`."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from services.dispatch.api import create_app
+from shared.settings import DispatchSettings
+from shared.structured_logging import configure
+
+
+def run() -> None:
+    settings = DispatchSettings()
+    configure("dispatch", settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
+
+
+if __name__ == "__main__":
+    run()

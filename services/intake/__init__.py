@@ -1,0 +1,1 @@
+"""intake: the public HTTP API; validates requests and publishes them to Kafka."""

@@ -1,0 +1,1 @@
+"""notify: fans status events out to residents, volunteers and operators."""

@@ -1,0 +1,1 @@
+"""Code shared by every Grid Service Platform service: contracts, settings and adapters."""

@@ -1,0 +1,27 @@
+"""Versioned event contracts: one envelope for every topic, typed payloads per event type."""
+
+from shared.contracts.envelope import EventEnvelope, UnknownEventError, decode_data, new_event
+from shared.contracts.requests import REQUEST_SUBMITTED, RequestSubmittedV1
+from shared.contracts.status import (
+    REQUEST_ASSIGNED,
+    REQUEST_RECEIVED,
+    REQUEST_UNASSIGNED,
+    STATUS_EVENT_TYPES,
+    StatusChangedV1,
+)
+from shared.contracts.topics import Topics
+
+__all__ = [
+    "REQUEST_ASSIGNED",
+    "REQUEST_RECEIVED",
+    "REQUEST_SUBMITTED",
+    "REQUEST_UNASSIGNED",
+    "STATUS_EVENT_TYPES",
+    "EventEnvelope",
+    "RequestSubmittedV1",
+    "StatusChangedV1",
+    "Topics",
+    "UnknownEventError",
+    "decode_data",
+    "new_event",
+]

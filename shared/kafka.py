@@ -1,0 +1,120 @@
+"""Thin Kafka adapter: topic creation, an acknowledged publisher, and consumers that commit by hand."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from shared.contracts.envelope import EventEnvelope
+from shared.contracts.topics import Topics
+
+log = logging.getLogger(__name__)
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+class BrokerUnavailable(RuntimeError):
+    """Kafka did not acknowledge in time; nothing may be reported as accepted."""
+
+
+async def ensure_topics(bootstrap: str, topics: Topics, timeout_seconds: float = 30.0) -> None:
+    """Create the platform's topics with explicit partition counts; existing ones are left alone."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_seconds * 1000))
+    await asyncio.wait_for(admin.start(), timeout_seconds)
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name=name, num_partitions=count, replication_factor=topics.replication_factor)
+            for name, count in topics.partition_counts().items()
+            if name not in existing
+        ]
+        if not missing:
+            return
+        response = await admin.create_topics(missing)
+        for topic_error in getattr(response, "topic_errors", getattr(response, "topics", [])):
+            name, code = topic_error[0], topic_error[1]
+            if code not in (0, TOPIC_ALREADY_EXISTS):
+                raise RuntimeError(f"creating topic {name} failed with Kafka error code {code}")
+        log.info("created topics %s", [t.name for t in missing])
+    finally:
+        await admin.close()
+
+
+class EventPublisher:
+    """Publishes envelopes keyed by request id with acks=all and idempotence.
+
+    The producer starts lazily so that a service can boot while Kafka is down and answer 503 with a
+    clear reason instead of refusing to start or hanging.
+    """
+
+    def __init__(self, bootstrap: str, timeout_seconds: float) -> None:
+        self._bootstrap = bootstrap
+        self._timeout = timeout_seconds
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _started(self) -> AIOKafkaProducer:
+        if self._producer is not None:
+            return self._producer
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self._bootstrap,
+                    acks="all",
+                    enable_idempotence=True,
+                    linger_ms=2,
+                    request_timeout_ms=int(self._timeout * 1000),
+                    metadata_max_age_ms=60_000,
+                )
+                try:
+                    await asyncio.wait_for(producer.start(), self._timeout)
+                except (TimeoutError, KafkaError, OSError) as exc:
+                    await producer.stop()
+                    raise BrokerUnavailable(f"Kafka at {self._bootstrap} is unreachable: {exc!r}") from exc
+                self._producer = producer
+        return self._producer
+
+    async def publish(self, topic: str, event: EventEnvelope) -> None:
+        """Return only after the broker acknowledged the write; raise BrokerUnavailable otherwise."""
+        producer = await self._started()
+        headers: list[tuple[str, bytes]] = [
+            ("type", event.type.encode()),
+            ("schema_version", str(event.schema_version).encode()),
+        ]
+        try:
+            await asyncio.wait_for(
+                producer.send_and_wait(topic, event.to_bytes(), key=event.request_id.encode(), headers=headers),
+                self._timeout,
+            )
+        except (TimeoutError, KafkaError, OSError) as exc:
+            raise BrokerUnavailable(f"Kafka did not acknowledge within {self._timeout:g}s: {exc!r}") from exc
+
+    async def publish_raw(self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        producer = await self._started()
+        try:
+            await asyncio.wait_for(producer.send_and_wait(topic, value, key=key, headers=headers), self._timeout)
+        except (TimeoutError, KafkaError, OSError) as exc:
+            raise BrokerUnavailable(f"Kafka did not acknowledge within {self._timeout:g}s: {exc!r}") from exc
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+
+def manual_commit_consumer(bootstrap: str, topic: str, group_id: str, **options: Any) -> AIOKafkaConsumer:
+    """A consumer that never commits on its own: the loop commits after the database write."""
+    return AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        **options,
+    )

@@ -1,0 +1,43 @@
+"""Request ids that prove where they came from.
+
+Intake answers 202 before dispatch has written anything, so a status URL can be read before the
+request document exists. The id carries an HMAC tag over the district and its random part: intake
+can then answer `submitted` for an id it issued and 404 for anything else, without a database write
+on the hot path. The same tag makes an Idempotency-Key map to one id, deterministically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+_BODY_BYTES = 10
+_TAG_BYTES = 6
+ID_LENGTH = 2 * (_BODY_BYTES + _TAG_BYTES)
+
+
+def _tag(key: bytes, district_id: str, body: bytes) -> bytes:
+    return hmac.new(key, district_id.encode() + b"|" + body, hashlib.sha256).digest()[:_TAG_BYTES]
+
+
+def mint_request_id(key: bytes, district_id: str, idempotency_key: str | None = None) -> str:
+    """A new id, or the one id that this district's idempotency key always maps to."""
+    if idempotency_key is None:
+        body = secrets.token_bytes(_BODY_BYTES)
+    else:
+        seed = district_id.encode() + b"|idempotency|" + idempotency_key.encode()
+        body = hmac.new(key, seed, hashlib.sha256).digest()[:_BODY_BYTES]
+    return (body + _tag(key, district_id, body)).hex()
+
+
+def issued_by_us(key: bytes, district_id: str, request_id: str) -> bool:
+    """True when `request_id` was minted with `key` for `district_id`."""
+    if len(request_id) != ID_LENGTH:
+        return False
+    try:
+        raw = bytes.fromhex(request_id)
+    except ValueError:
+        return False
+    body, tag = raw[:_BODY_BYTES], raw[_BODY_BYTES:]
+    return hmac.compare_digest(tag, _tag(key, district_id, body))
