@@ -110,7 +110,7 @@ start_ferretdb() {
   local data="$RUN_DIR/ferretdb/data"
   mkdir -p "$data"
   nohup "$FERRETDB_BIN" --handler=sqlite --sqlite-url="file:$data/" --listen-addr="$MONGO_ADDR" \
-    --telemetry=disable --debug-addr=- --log-level=warn >>"$LOGS/ferretdb.log" 2>&1 &
+    --state-dir="$RUN_DIR/ferretdb" --telemetry=disable --debug-addr=- --log-level=warn >>"$LOGS/ferretdb.log" 2>&1 &
   echo $! >"$PIDS/ferretdb.pid"
   say "ferretdb starting (pid $!)"
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +13,10 @@ from shared.kafka import ensure_topics
 from shared.mongo import connect, database
 from shared.settings import PlatformSettings
 
-DEMO_FILE = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "chengzhong.yaml"
+# An installed (non-editable) package has no deploy/ folder beside it: images set GRID_DEMO_FILE.
+DEMO_FILE = Path(
+    os.environ.get("GRID_DEMO_FILE", Path(__file__).resolve().parents[2] / "deploy" / "demo" / "chengzhong.yaml")
+)
 
 
 async def _load(path: Path, settings: PlatformSettings) -> None:
@@ -29,7 +33,10 @@ async def _load(path: Path, settings: PlatformSettings) -> None:
 async def _topics(settings: PlatformSettings) -> None:
     topics = settings.topics()
     await ensure_topics(settings.kafka_bootstrap, topics)
-    print("topics ready: " + ", ".join(f"{name} ({count} partitions)" for name, count in topics.partition_counts().items()))
+    print(
+        "topics ready: "
+        + ", ".join(f"{name} ({count} partitions)" for name, count in topics.partition_counts().items())
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

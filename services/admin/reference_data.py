@@ -41,7 +41,12 @@ def _documents(spec: dict[str, Any]) -> dict[str, list[Document]]:
         for v in spec.get("volunteers", [])
     ]
     menu = [
-        {"_id": f"{community['id']}:{item['code']}", "district_id": district_id, "community_id": community["id"], **item}
+        {
+            "_id": f"{community['id']}:{item['code']}",
+            "district_id": district_id,
+            "community_id": community["id"],
+            **item,
+        }
         for community in spec.get("communities", [])
         for item in spec.get("menu", [])
     ]
@@ -49,9 +54,7 @@ def _documents(spec: dict[str, Any]) -> dict[str, list[Document]]:
         "districts": [{"_id": district_id, **{k: v for k, v in district.items() if k != "id"}}],
         "street_offices": [scoped(s) for s in spec.get("street_offices", [])],
         "communities": [scoped(c) for c in spec.get("communities", [])],
-        "grids": [
-            scoped(g, street_office_id=community_to_street[g["community_id"]]) for g in spec.get("grids", [])
-        ],
+        "grids": [scoped(g, street_office_id=community_to_street[g["community_id"]]) for g in spec.get("grids", [])],
         "volunteers": volunteers,
         "menu_items": menu,
     }

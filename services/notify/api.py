@@ -50,7 +50,9 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await repository.ensure_indexes()
         await ensure_topics(settings.kafka_bootstrap, topics)
-        consumer = manual_commit_consumer(settings.kafka_bootstrap, topics.status, settings.group(settings.consumer_group))
+        consumer = manual_commit_consumer(
+            settings.kafka_bootstrap, topics.status, settings.group(settings.consumer_group)
+        )
         await consumer.start()
         tasks.append(
             asyncio.create_task(

@@ -1,0 +1,1 @@
+"""Pure dispatch domain: request states, matching, offers, SLA escalation and fairness. No I/O."""

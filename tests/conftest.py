@@ -1,0 +1,60 @@
+"""Session-wide fixtures: real infrastructure, and names that keep this run apart from any other."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.admin import reference_data
+from services.admin.cli import DEMO_FILE
+from shared.mongo import Document, connect, database
+from shared.settings import PlatformSettings
+from tests.infrastructure import Infrastructure, provide
+
+
+@pytest.fixture(scope="session")
+def infrastructure() -> Iterator[Infrastructure]:
+    with provide() as provided:
+        yield provided
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def platform_env(infrastructure: Infrastructure, run_id: str) -> dict[str, str]:
+    """Environment for services under test: own topic prefix, consumer groups and database."""
+    return {
+        "KAFKA_BOOTSTRAP": infrastructure.kafka_bootstrap,
+        "MONGODB_URI": infrastructure.mongodb_uri,
+        "MONGODB_DATABASE": f"grid_test_{run_id}",
+        "GRID_TOPIC_PREFIX": f"t{run_id}.",
+        "GRID_ID_SIGNING_KEY": f"test-key-{run_id}",
+    }
+
+
+@pytest.fixture(scope="session")
+def platform_settings(platform_env: dict[str, str]) -> PlatformSettings:
+    return PlatformSettings(**platform_env)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+async def mongo_client(platform_settings: PlatformSettings) -> AsyncIterator[AsyncMongoClient[Document]]:
+    client = connect(platform_settings)
+    yield client
+    await client.drop_database(platform_settings.mongodb_database)
+    await client.close()
+
+
+@pytest.fixture(scope="session")
+async def db(mongo_client: AsyncMongoClient[Document], platform_settings: PlatformSettings) -> AsyncDatabase[Document]:
+    """The run's database with the demo district loaded."""
+    test_db = database(mongo_client, platform_settings)
+    await reference_data.load(test_db, reference_data.read_yaml(DEMO_FILE))
+    return test_db

@@ -1,0 +1,38 @@
+"""The three services running as processes against the run's topics and database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.mongo import Document
+from tests.e2e.service_processes import ServiceProcess
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def service_logs() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def services(
+    platform_env: dict[str, str], db: AsyncDatabase[Document], service_logs: Path
+) -> Iterator[dict[str, ServiceProcess]]:
+    notify = ServiceProcess("notify", platform_env, service_logs)
+    intake = ServiceProcess("intake", platform_env, service_logs)
+    env = {**platform_env, "NOTIFY_PUBLIC_URL": notify.url, "INTAKE_PUBLIC_URL": intake.url}
+    intake.env = env
+    running = {"notify": notify, "dispatch": ServiceProcess("dispatch", env, service_logs), "intake": intake}
+    try:
+        for process in running.values():
+            process.start()
+        yield running
+    finally:
+        for process in running.values():
+            process.stop()
