@@ -39,11 +39,11 @@ up: stack
 test: stack
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-lint:
+lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check shared services tests
 	$(VENV)/bin/ruff format --check shared services tests
 
-typecheck:
+typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 down:
