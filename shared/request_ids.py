@@ -41,3 +41,12 @@ def issued_by_us(key: bytes, district_id: str, request_id: str) -> bool:
         return False
     body, tag = raw[:_BODY_BYTES], raw[_BODY_BYTES:]
     return hmac.compare_digest(tag, _tag(key, district_id, body))
+
+
+def access_token(key: bytes, request_id: str) -> str:
+    """The resident's read token for one request: derived, so nothing is stored and any replica can check it."""
+    return hmac.new(key, b"access|" + request_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def valid_access_token(key: bytes, request_id: str, token: str) -> bool:
+    return hmac.compare_digest(access_token(key, request_id), token)

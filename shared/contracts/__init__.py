@@ -1,5 +1,6 @@
 """Versioned event contracts: one envelope for every topic, typed payloads per event type."""
 
+from shared.contracts.commands import COMMAND_PAYLOADS, Actor
 from shared.contracts.envelope import EventEnvelope, UnknownEventError, decode_data, new_event
 from shared.contracts.requests import REQUEST_SUBMITTED, RequestSubmittedV1
 from shared.contracts.status import (
@@ -12,11 +13,13 @@ from shared.contracts.status import (
 from shared.contracts.topics import Topics
 
 __all__ = [
+    "COMMAND_PAYLOADS",
     "REQUEST_ASSIGNED",
     "REQUEST_RECEIVED",
     "REQUEST_SUBMITTED",
     "REQUEST_UNASSIGNED",
     "STATUS_EVENT_TYPES",
+    "Actor",
     "EventEnvelope",
     "RequestSubmittedV1",
     "StatusChangedV1",
