@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts.commands import Actor
 from shared.contracts.envelope import register_payload
 
 REQUEST_SUBMITTED = "request.submitted"
@@ -19,6 +22,15 @@ class RequestSubmittedV1(BaseModel):
     resident_name: str = Field(min_length=1, max_length=100)
     resident_phone: str = Field(min_length=3, max_length=32)
     text: str = Field("", max_length=2000)
+    # Filled by intake from reference data so that dispatch can match without reading them again.
+    community_id: str | None = Field(None, max_length=64)
+    street_office_id: str | None = Field(None, max_length=64)
+    resident_id: str | None = Field(None, max_length=64)
+    resident_language: str | None = Field(None, max_length=16, description="e.g. zh, en, hui")
+    linked_heart_volunteer_id: str | None = Field(None, max_length=64)
+    priority: Literal["low", "normal", "high", "critical"] | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict, description="Answers to the menu item's questions")
+    submitted_by: Actor | None = None
 
 
 register_payload(REQUEST_SUBMITTED, 1, RequestSubmittedV1)
