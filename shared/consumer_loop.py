@@ -17,6 +17,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure
 
+from shared import tracing
 from shared.contracts.envelope import EventEnvelope, UnknownEventError, decode_data
 from shared.kafka import BrokerUnavailable, EventPublisher
 
@@ -103,7 +104,11 @@ async def consume_forever(
     retry_delay: float = 1.0,
 ) -> None:
     async for message in consumer:
-        await _process(message, handle, publisher, dead_letter_topic, stats, retry_delay)
+        token = tracing.activate(tracing.continue_from_headers(message.headers))
+        try:
+            await _process(message, handle, publisher, dead_letter_topic, stats, retry_delay)
+        finally:
+            tracing.deactivate(token)
         try:
             await consumer.commit({TopicPartition(message.topic, message.partition): message.offset + 1})
         except CommitFailedError:

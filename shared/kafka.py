@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
+from shared import tracing
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.topics import Topics
 
@@ -86,6 +87,9 @@ class EventPublisher:
             ("type", event.type.encode()),
             ("schema_version", str(event.schema_version).encode()),
         ]
+        trace = tracing.current()
+        if trace is not None:
+            headers.append((tracing.TRACEPARENT_HEADER, trace.traceparent().encode()))
         try:
             await asyncio.wait_for(
                 producer.send_and_wait(topic, event.to_bytes(), key=event.request_id.encode(), headers=headers),
