@@ -2,50 +2,80 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import hmac
+import uuid
 
+from pydantic import BaseModel
+
+from services.intake.attributes import validate_answers
+from services.intake.auth import Scope
+from services.intake.context import IntakeContext
 from services.intake.problems import Problem
-from services.intake.repository import IntakeRepository
 from services.intake.schemas import SubmitRequestBody
-from shared.contracts import REQUEST_SUBMITTED, RequestSubmittedV1, Topics, new_event
-from shared.kafka import EventPublisher
+from shared.api_keys import Role
+from shared.contracts import REQUEST_SUBMITTED, RequestSubmittedV1, new_event
+from shared.contracts.commands import COMMAND_PAYLOADS, Actor
+from shared.phone_numbers import mask
 from shared.request_ids import mint_request_id
 
-
-@dataclass(frozen=True)
-class IntakeContext:
-    repository: IntakeRepository
-    publisher: EventPublisher
-    topics: Topics
-    id_key: bytes
+__all__ = ["IntakeContext", "publish_command", "submit_request"]
 
 
-def _unknown(field: str, message: str) -> Problem:
+def invalid(field: str, message: str, kind: str = "unknown_reference", location: str = "body") -> Problem:
     return Problem(
         422,
         "Invalid request",
-        message,
+        f"{field}: {message}",
         code="validation",
-        errors=[{"field": field, "location": "body", "message": message, "type": "unknown_reference"}],
+        errors=[{"field": field, "location": location, "message": message, "type": kind}],
     )
 
 
+def actor_of(scope: Scope) -> Actor:
+    role = scope.role.value
+    return Actor(role=role, subject=scope.principal.subject if scope.role is Role.VOLUNTEER else scope.principal.key_id)
+
+
 async def submit_request(
-    ctx: IntakeContext, *, district_id: str, body: SubmitRequestBody, idempotency_key: str | None
+    ctx: IntakeContext,
+    *,
+    scope: Scope,
+    body: SubmitRequestBody,
+    idempotency_key: str | None,
+    name_optional: bool = False,
 ) -> str:
     """Publish `request.submitted` and return the request id once Kafka has acknowledged it."""
-    if not await ctx.repository.district_exists(district_id):
-        raise Problem(404, "Not found", f"no district {district_id!r}", code="not-found")
+    district_id = scope.district_id
     grid = await ctx.repository.grid(district_id, body.grid_id)
     if grid is None:
-        raise _unknown("grid_id", f"grid {body.grid_id!r} does not exist in district {district_id!r}")
+        raise invalid("grid_id", f"grid {body.grid_id!r} does not exist in district {district_id!r}")
     item = await ctx.repository.menu_item(district_id, grid["community_id"], body.menu_item_code)
-    if item is None:
-        raise _unknown(
+    if item is None or item.get("active") is False:
+        raise invalid(
             "menu_item_code",
             f"menu item {body.menu_item_code!r} is not on the menu of community {grid['community_id']!r}",
         )
-    request_id = mint_request_id(ctx.id_key, district_id, idempotency_key)
+    answers, problems = validate_answers(item.get("attributes", []), body.attributes)
+    if problems:
+        errors = [
+            {"field": f"attributes.{p.code}", "location": "body", "message": p.message, "type": "attribute"}
+            for p in problems
+        ]
+        fields = ", ".join(e["field"] for e in errors)
+        raise Problem(422, "Invalid request", f"check these fields: {fields}", code="validation", errors=errors)
+    staff = scope.role in (Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN)
+    if body.priority is not None and not staff:
+        raise invalid("priority", "only operators set a priority; the menu item's urgency applies", "forbidden")
+    resident = await ctx.repository.resident_by_phone(district_id, body.resident_phone)
+    name = body.resident_name or (resident or {}).get("name")
+    if not name:
+        if not (staff or name_optional):
+            raise invalid("resident_name", "Field required", "missing")
+        name = f"居民 {body.resident_phone[-4:]}"
+    # Scoped by key so that two apps choosing the same Idempotency-Key never share a request.
+    scoped_key = None if idempotency_key is None else f"{scope.principal.key_id}|{idempotency_key}"
+    request_id = mint_request_id(ctx.id_key, district_id, scoped_key)
     event = new_event(
         event_type=REQUEST_SUBMITTED,
         source="intake",
@@ -56,10 +86,55 @@ async def submit_request(
         data=RequestSubmittedV1(
             menu_item_code=body.menu_item_code,
             grid_id=body.grid_id,
-            resident_name=body.resident_name,
+            resident_name=name,
             resident_phone=body.resident_phone,
             text=body.text,
+            community_id=grid["community_id"],
+            street_office_id=grid.get("street_office_id"),
+            resident_id=(resident or {}).get("_id"),
+            resident_language=body.resident_language or (resident or {}).get("language"),
+            linked_heart_volunteer_id=(resident or {}).get("linked_heart_volunteer_id"),
+            priority=body.priority or item.get("urgency", "normal"),
+            attributes=answers,
+            submitted_by=actor_of(scope),
         ),
     )
     await ctx.publisher.publish(ctx.topics.requests, event)
     return request_id
+
+
+def command_event_id(ctx: IntakeContext, request_id: str, command_type: str, idempotency_key: str | None) -> str:
+    """Random, or derived from the Idempotency-Key so that a retried command is one event."""
+    if idempotency_key is None:
+        return f"{request_id}:{command_type}:{uuid.uuid4().hex}"
+    digest = hmac.new(ctx.id_key, f"{request_id}|{command_type}|{idempotency_key}".encode(), hashlib.sha256)
+    return f"{request_id}:{command_type}:{digest.hexdigest()[:24]}"
+
+
+async def publish_command(
+    ctx: IntakeContext,
+    *,
+    district_id: str,
+    request_id: str,
+    command_type: str,
+    payload: BaseModel,
+    idempotency_key: str | None,
+) -> str:
+    """Publish one command envelope keyed by request id; return its event id after the broker's ack."""
+    model = COMMAND_PAYLOADS[command_type]
+    data = model.model_validate(payload.model_dump())
+    event_id = command_event_id(ctx, request_id, command_type, idempotency_key)
+    event = new_event(
+        event_type=command_type,
+        source="intake",
+        district_id=district_id,
+        request_id=request_id,
+        event_id=event_id,
+        data=data,
+    )
+    await ctx.publisher.publish(ctx.topics.requests, event)
+    return event_id
+
+
+def resident_actor(phone: str | None, key_id: str) -> Actor:
+    return Actor(role="resident", subject=mask(phone) if phone else key_id)

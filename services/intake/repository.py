@@ -1,29 +1,206 @@
-"""Intake's reads from MongoDB; every query starts from the caller's district."""
+"""All of intake's MongoDB access; every query starts from the caller's district."""
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.mongo import Document
 
+# Never sent to any client: dispatch's bookkeeping.
+INTERNAL_FIELDS = {"processed_event_ids": 0, "outbox": 0, "outbox_pending": 0, "decisions": 0}
+
+
+class _PositiveCache:
+    """Remembers found documents for a few seconds; misses are never cached, so new data shows at once."""
+
+    def __init__(self, seconds: float, max_entries: int = 5000) -> None:
+        self._seconds, self._max = seconds, max_entries
+        self._entries: dict[tuple[str, ...], tuple[float, Document]] = {}
+
+    def get(self, key: tuple[str, ...]) -> Document | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: tuple[str, ...], document: Document) -> None:
+        if self._seconds <= 0:
+            return
+        if len(self._entries) >= self._max:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + self._seconds, document)
+
+    def forget(self, *prefix: str) -> None:
+        for key in [k for k in self._entries if k[: len(prefix)] == prefix]:
+            del self._entries[key]
+
 
 class IntakeRepository:
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(self, db: AsyncDatabase[Document], cache_seconds: float = 0.0) -> None:
         self._db = db
+        self._cache = _PositiveCache(cache_seconds)
+
+    async def ensure_indexes(self) -> None:
+        await self._db.grids.create_index([("district_id", ASCENDING), ("community_id", ASCENDING)])
+        await self._db.menu_items.create_index(
+            [("district_id", ASCENDING), ("community_id", ASCENDING), ("code", ASCENDING)], unique=True
+        )
+        await self._db.volunteers.create_index([("district_id", ASCENDING), ("grid_id", ASCENDING)])
+        await self._db.residents.create_index([("district_id", ASCENDING), ("phone", ASCENDING)])
+        await self._db.requests.create_index([("district_id", ASCENDING), ("submitted_at", DESCENDING)])
+        await self._db.requests.create_index([("district_id", ASCENDING), ("resident.phone", ASCENDING)])
+        await self._db.requests.create_index([("district_id", ASCENDING), ("offered_volunteer_ids", ASCENDING)])
+        await self._db.requests.create_index([("district_id", ASCENDING), ("assigned_volunteer_id", ASCENDING)])
+
+    # --- reference data -------------------------------------------------------------------------
+
+    async def _cached(self, collection: str, query: Document, key: tuple[str, ...]) -> Document | None:
+        found = self._cache.get(key)
+        if found is None:
+            found = await self._db[collection].find_one(query)
+            if found is not None:
+                self._cache.put(key, found)
+        return found
+
+    async def district(self, district_id: str) -> Document | None:
+        return await self._cached("districts", {"_id": district_id}, ("districts", district_id))
 
     async def district_exists(self, district_id: str) -> bool:
-        return await self._db.districts.find_one({"_id": district_id}, {"_id": 1}) is not None
+        return await self.district(district_id) is not None
 
     async def grid(self, district_id: str, grid_id: str) -> Document | None:
-        return await self._db.grids.find_one({"_id": grid_id, "district_id": district_id})
+        return await self._cached(
+            "grids", {"_id": grid_id, "district_id": district_id}, ("grids", district_id, grid_id)
+        )
 
     async def menu_item(self, district_id: str, community_id: str, code: str) -> Document | None:
-        return await self._db.menu_items.find_one(
-            {"district_id": district_id, "community_id": community_id, "code": code}
+        return await self._cached(
+            "menu_items",
+            {"district_id": district_id, "community_id": community_id, "code": code},
+            ("menu_items", district_id, community_id, code),
         )
 
+    async def reference(self, collection: str, district_id: str, document_id: str) -> Document | None:
+        return await self._db[collection].find_one({"_id": document_id, "district_id": district_id})
+
+    async def references(
+        self, collection: str, district_id: str, *, after: str | None, limit: int, **filters: Any
+    ) -> list[Document]:
+        query: Document = {"district_id": district_id, **{k: v for k, v in filters.items() if v is not None}}
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        cursor = self._db[collection].find(query).sort("_id", ASCENDING).limit(limit)
+        return [document async for document in cursor]
+
+    async def count_existing(self, collection: str, district_id: str, ids: list[str]) -> int:
+        return await self._db[collection].count_documents({"district_id": district_id, "_id": {"$in": ids}})
+
+    async def upsert_reference(self, collection: str, document: Document, on_insert: Document | None = None) -> bool:
+        """Write the document's fields; True when it was created."""
+        update: Document = {"$set": document}
+        if on_insert:
+            update["$setOnInsert"] = on_insert
+        result = await self._db[collection].update_one({"_id": document["_id"]}, update, upsert=True)
+        self._cache.forget(collection)
+        return result.upserted_id is not None
+
+    async def owner_district(self, collection: str, document_id: str) -> str | None:
+        """The district that already holds this id, if any (ids are global per collection)."""
+        found = await self._db[collection].find_one({"_id": document_id}, {"district_id": 1})
+        return None if found is None else found.get("district_id")
+
+    async def delete_reference(self, collection: str, district_id: str, document_id: str) -> bool:
+        result = await self._db[collection].delete_one({"_id": document_id, "district_id": district_id})
+        self._cache.forget(collection)
+        return result.deleted_count == 1
+
+    async def upsert_district(self, district_id: str, fields: Document) -> bool:
+        result = await self._db.districts.update_one({"_id": district_id}, {"$set": fields}, upsert=True)
+        self._cache.forget("districts")
+        return result.upserted_id is not None
+
+    async def districts(self) -> list[Document]:
+        return [d async for d in self._db.districts.find({}).sort("_id", ASCENDING).limit(1000)]
+
+    async def menu(self, district_id: str, community_id: str | None = None, active_only: bool = True) -> list[Document]:
+        query: Document = {"district_id": district_id}
+        if community_id is not None:
+            query["community_id"] = community_id
+        if active_only:
+            query["active"] = {"$ne": False}
+        cursor = self._db.menu_items.find(query).sort([("community_id", ASCENDING), ("code", ASCENDING)])
+        return [document async for document in cursor.limit(2000)]
+
+    async def menu_items_by_code(self, district_id: str, code: str) -> list[Document]:
+        cursor = self._db.menu_items.find({"district_id": district_id, "code": code, "active": {"$ne": False}})
+        return [document async for document in cursor.limit(500)]
+
+    async def resident_by_phone(self, district_id: str, phone: str) -> Document | None:
+        """Cached both ways: most callers are not registered, and this is on every submission's path."""
+        key = ("residents", district_id, phone)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached or None
+        found = await self._db.residents.find_one({"district_id": district_id, "phone": phone})
+        self._cache.put(key, found or {})
+        return found
+
+    # --- requests (written by dispatch) ----------------------------------------------------------
+
     async def request(self, district_id: str, request_id: str) -> Document | None:
-        return await self._db.requests.find_one(
-            {"_id": request_id, "district_id": district_id},
-            {"processed_event_ids": 0, "outbox": 0},
+        return await self._db.requests.find_one({"_id": request_id, "district_id": district_id}, INTERNAL_FIELDS)
+
+    async def search_requests(self, district_id: str, conditions: list[Document], limit: int) -> list[Document]:
+        query: Document = {"district_id": district_id}
+        if conditions:
+            query["$and"] = conditions
+        cursor = (
+            self._db.requests.find(query, INTERNAL_FIELDS)
+            .sort([("submitted_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
         )
+        return [document async for document in cursor]
+
+    async def requests_of_phone(self, district_id: str, phone: str, limit: int = 200) -> list[Document]:
+        cursor = (
+            self._db.requests.find({"district_id": district_id, "resident.phone": phone}, INTERNAL_FIELDS)
+            .sort([("submitted_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [document async for document in cursor]
+
+    async def requests_by_ids(self, district_id: str, ids: list[str]) -> list[Document]:
+        cursor = self._db.requests.find({"district_id": district_id, "_id": {"$in": ids}}, INTERNAL_FIELDS)
+        return [document async for document in cursor.limit(len(ids) or 1)]
+
+    async def requests_between(
+        self,
+        district_id: str,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        menu_item_codes: list[str] | None,
+        statuses: list[str] | None,
+        limit: int,
+    ) -> list[Document]:
+        query: Document = {"district_id": district_id}
+        window: Document = {}
+        if start is not None:
+            window["$gte"] = start
+        if end is not None:
+            window["$lte"] = end
+        if window:
+            query["submitted_at"] = window
+        if menu_item_codes:
+            query["menu_item_code"] = {"$in": menu_item_codes}
+        if statuses is not None:
+            query["status"] = {"$in": statuses}
+        cursor = self._db.requests.find(query, INTERNAL_FIELDS).sort(
+            [("submitted_at", DESCENDING), ("_id", DESCENDING)]
+        )
+        return [document async for document in cursor.limit(limit)]

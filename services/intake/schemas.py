@@ -1,14 +1,41 @@
-"""What intake accepts and answers; request models refuse unknown fields."""
+"""What the native API accepts and answers; request models refuse unknown fields."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from shared.phone_numbers import InvalidPhoneNumber, normalise
+
+Priority = Literal["low", "normal", "high", "critical"]
 
 
-class SubmitRequestBody(BaseModel):
+def _e164(value: str) -> str:
+    try:
+        return normalise(value)
+    except InvalidPhoneNumber as exc:
+        raise ValueError(str(exc)) from exc
+
+
+PhoneNumber = Annotated[
+    str,
+    Field(
+        min_length=3,
+        max_length=32,
+        description="Any common way of writing it; normalised to E.164, mainland China (+86) by default",
+        examples=["13800001234", "+86 138 0000 1234"],
+    ),
+    AfterValidator(_e164),
+]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubmitRequestBody(_Body):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -26,9 +53,16 @@ class SubmitRequestBody(BaseModel):
 
     menu_item_code: str = Field(min_length=1, max_length=64, description="Code of an item of the community menu")
     grid_id: str = Field(min_length=1, max_length=64, description="The resident's grid")
-    resident_name: str = Field(min_length=1, max_length=100)
-    resident_phone: str = Field(min_length=3, max_length=32, pattern=r"^\+?[0-9][0-9 -]{2,30}$")
+    resident_name: str | None = Field(
+        None, min_length=1, max_length=100, description="Required from client apps; operators may give only a phone"
+    )
+    resident_phone: PhoneNumber
+    resident_language: str | None = Field(None, min_length=1, max_length=16, description="e.g. zh, en, hui")
     text: str = Field("", max_length=2000, description="What the resident said, in their words")
+    attributes: dict[Annotated[str, Field(max_length=64)], Any] = Field(
+        default_factory=dict, max_length=50, description="Answers to the menu item's questions, by attribute code"
+    )
+    priority: Priority | None = Field(None, description="Operators only; otherwise the menu item's urgency")
 
 
 class SubmitAccepted(BaseModel):
@@ -36,15 +70,88 @@ class SubmitAccepted(BaseModel):
     status: str = "submitted"
     status_url: str
     events_url: str
+    access_token: str = Field(description="The resident's secret for reading this request and acting on it")
 
 
-class RequestView(BaseModel):
+class CommandAccepted(BaseModel):
+    request_id: str
+    command_id: str
+    type: str = Field(description="Event type published on grid.requests.v1, e.g. request.cancel")
+    status: Literal["accepted"] = "accepted"
+
+
+class ReasonBody(_Body):
+    reason: str = Field("", max_length=1000)
+
+
+class RateBody(_Body):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"stars": 5, "comment": "很及时，谢谢"}]})
+
+    stars: int = Field(ge=1, le=5)
+    comment: str = Field("", max_length=1000)
+
+
+class NoteBody(_Body):
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class WorkBody(_Body):
+    note: str = Field("", max_length=2000, description="Result note, or why it cannot be done")
+    reason: str = Field("", max_length=1000)
+
+
+class ReassignBody(_Body):
+    volunteer_id: str | None = Field(None, min_length=1, max_length=64, description="None: match again")
+    reason: str = Field("", max_length=1000)
+
+
+class PriorityBody(_Body):
+    priority: Priority
+    reason: str = Field("", max_length=1000)
+
+
+class ResidentView(BaseModel):
+    name: str | None = None
+    phone: str | None = None
+    language: str | None = None
+
+
+class RatingView(BaseModel):
+    stars: int
+    comment: str = ""
+
+
+class RequestSummary(BaseModel):
     request_id: str
     district_id: str
     status: str
+    level: str | None = None
+    priority: str | None = None
     grid_id: str | None = None
+    community_id: str | None = None
     menu_item_code: str | None = None
     assigned_volunteer_id: str | None = None
-    created_at: datetime | None = None
+    submitted_at: datetime | None = None
     updated_at: datetime | None = None
-    timeline: list[dict[str, Any]] = Field(default_factory=list)
+    sla_due_at: datetime | None = None
+
+
+class RequestView(RequestSummary):
+    """A request's detail; `resident` only for staff and the assigned volunteer."""
+
+    street_office_id: str | None = None
+    text: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    offered_volunteer_ids: list[str] = Field(default_factory=list)
+    created_at: datetime | None = None
+    accept_due_at: datetime | None = None
+    resolve_due_at: datetime | None = None
+    rating: RatingView | None = None
+    notes: list[dict[str, Any]] = Field(default_factory=list)
+    timeline: list[dict[str, Any]] = Field(default_factory=list, description="Every status event, oldest first")
+    resident: ResidentView | None = Field(None, description="Personal data: staff and the assigned volunteer only")
+
+
+class RequestPage(BaseModel):
+    items: list[RequestSummary]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; none when done")

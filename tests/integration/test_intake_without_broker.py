@@ -9,6 +9,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.intake.api import create_app
+from shared.api_keys import ApiKeyRepository, Role
 from shared.mongo import Document
 from shared.settings import IntakeSettings
 from tests.e2e.service_processes import free_port
@@ -28,9 +29,11 @@ async def test_submission_answers_503_when_kafka_is_unreachable(
         "resident_phone": "13900005678",
     }
 
+    key = await ApiKeyRepository(db).create(district_id="chengzhong", role=Role.CLIENT_APP, subject="no-broker")
+
     started = time.monotonic()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://intake") as client:
-        response = await client.post("/v1/districts/chengzhong/requests", json=body)
+        response = await client.post("/v1/districts/chengzhong/requests", json=body, headers={"X-API-Key": key})
     elapsed = time.monotonic() - started
 
     assert response.status_code == 503

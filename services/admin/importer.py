@@ -1,0 +1,138 @@
+"""`gridctl import` / `export`: rows in, per-row verdicts out; the same checks as the admin endpoints."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+from pydantic import ValidationError
+
+from services.admin import rows
+from services.intake.reference_models import CODE_PATTERN, MenuItemFields
+from services.intake.reference_service import KINDS, ReferenceProblem, split_row, upsert, upsert_menu_item
+from services.intake.repository import IntakeRepository
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged, {len(self.errors)} rejected"
+        )
+
+
+def read_rows(kind: str, path: Path) -> list[dict[str, Any]]:
+    """Rows of a CSV file (header line) or a YAML file (a list, or a mapping with the kind as key)."""
+    text = path.read_text(encoding="utf-8-sig")
+    if path.suffix.lower() == ".csv":
+        return [dict(r) for r in csv.DictReader(io.StringIO(text))]
+    data = yaml.safe_load(text)
+    if isinstance(data, dict):
+        data = data.get(kind, data.get(kind.replace("-", "_")))
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise ValueError(f"{path}: expected a list of rows (or a mapping with a {kind!r} list)")
+    return data
+
+
+def progress(done: int, total: int, out: TextIO = sys.stderr) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    out.write(f"\r[{'#' * filled}{'-' * (width - filled)}] {done}/{total}")
+    if done == total:
+        out.write("\n")
+    out.flush()
+
+
+def _describe(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in error['loc']) or 'row'}: {error['msg']}" for error in exc.errors())
+
+
+def _same(existing: dict[str, Any] | None, written: dict[str, Any]) -> bool:
+    return existing is not None and all(existing.get(k) == v for k, v in written.items())
+
+
+async def import_rows(
+    repo: IntakeRepository,
+    *,
+    district_id: str,
+    kind: str,
+    records: list[dict[str, Any]],
+    from_csv: bool,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Import every good row; list each bad row with its reason. Re-running changes nothing."""
+    report = ImportReport()
+    collection = "menu_items" if kind == rows.MENU else KINDS[kind].collection
+    for number, record in enumerate(records, start=1):
+        label = f"row {number + 1 if from_csv else number}"  # CSV row numbers count the header line
+        try:
+            values = rows.from_csv(kind, record) if from_csv else dict(record)
+            if kind == rows.MENU:
+                community_id = str(values.pop("community_id", "") or "")
+                code = str(values.pop("code", "") or "")
+                label += f" ({community_id}:{code})"
+                if not community_id:
+                    raise ReferenceProblem("community_id", "missing")
+                if not code or not _matches(CODE_PATTERN, code):
+                    raise ReferenceProblem("code", "missing or not a valid code (a-z, 0-9, . _ -)")
+                menu_fields = MenuItemFields.model_validate(values)
+                existing = await repo.reference(collection, district_id, f"{community_id}:{code}")
+                document, created = await upsert_menu_item(
+                    repo, district_id=district_id, community_id=community_id, code=code, fields=menu_fields
+                )
+            else:
+                document_id, rest = split_row(values)
+                label += f" ({document_id})"
+                fields = KINDS[kind].fields.model_validate(rest)
+                existing = await repo.reference(collection, district_id, document_id)
+                document, created = await upsert(
+                    repo, kind=kind, district_id=district_id, document_id=document_id, fields=fields
+                )
+        except ValidationError as exc:
+            report.errors.append(f"{label}: {_describe(exc)}")
+        except (ReferenceProblem, rows.RowError) as exc:
+            report.errors.append(f"{label}: {exc}")
+        else:
+            if created:
+                report.created += 1
+            elif _same(existing, document):
+                report.unchanged += 1
+            else:
+                report.updated += 1
+        if on_progress is not None:
+            on_progress(number, len(records))
+    return report
+
+
+def _matches(pattern: str, value: str) -> bool:
+    return re.fullmatch(pattern, value) is not None
+
+
+async def export_rows(repo: IntakeRepository, *, district_id: str, kind: str) -> list[dict[str, Any]]:
+    if kind == rows.MENU:
+        documents = await repo.menu(district_id, active_only=False)
+    else:
+        documents = await repo.references(KINDS[kind].collection, district_id, after=None, limit=1_000_000)
+    return [rows.to_row(kind, d) for d in documents]
+
+
+def write_rows(kind: str, records: list[dict[str, Any]], fmt: str, out: TextIO) -> None:
+    if fmt == "yaml":
+        yaml.safe_dump({kind: records}, out, allow_unicode=True, sort_keys=False)
+        return
+    writer = csv.DictWriter(out, fieldnames=rows.csv_columns(kind), extrasaction="ignore")
+    writer.writeheader()
+    for record in records:
+        writer.writerow(rows.to_csv(kind, record))

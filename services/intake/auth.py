@@ -1,0 +1,155 @@
+"""Who is calling and what they may touch: API key → Principal → district scope, plus rate limits.
+
+A district the key cannot see answers exactly like a district that does not exist (404), so a key
+of district A learns nothing about district B.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from services.intake.context import IntakeContext
+from services.intake.problems import Problem
+from shared.api_keys import Principal, Role
+from shared.contracts.envelope import DISTRICT_ID_PATTERN
+
+API_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="A key from `gridctl keys create`, e.g. gsp_<id>_<secret>"
+)
+BEARER = HTTPBearer(auto_error=False, description="The same API key as a bearer token")
+STAFF = (Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN)
+ADMINS = (Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN)
+SUBMITTERS = (Role.CLIENT_APP, Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN)
+
+DistrictId = Annotated[str, Path(pattern=DISTRICT_ID_PATTERN, description="District (tenant) id, e.g. chengzhong")]
+
+
+def context(request: Request) -> IntakeContext:
+    ctx: IntakeContext = request.app.state.intake
+    return ctx
+
+
+Ctx = Annotated[IntakeContext, Depends(context)]
+
+
+class KeyCache:
+    """Authenticated keys for a few seconds, by the SHA-256 of the key: saves a read per call."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, plaintext: str) -> Principal | None:
+        entry = self._entries.get(hashlib.sha256(plaintext.encode()).hexdigest())
+        return entry[1] if entry is not None and entry[0] > time.monotonic() else None
+
+    def put(self, plaintext: str, principal: Principal) -> None:
+        if self._seconds <= 0:
+            return
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[hashlib.sha256(plaintext.encode()).hexdigest()] = (time.monotonic() + self._seconds, principal)
+
+
+def unauthorized(detail: str) -> Problem:
+    return Problem(
+        401, "Unauthorized", detail, code="unauthorized", headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
+    )
+
+
+def throttle(ctx: IntakeContext, caller: str) -> None:
+    if ctx.limiter is None:
+        return
+    wait = ctx.limiter.retry_after(caller, time.monotonic())
+    if wait:
+        raise Problem(
+            429,
+            "Too many requests",
+            f"rate limit exceeded, retry in {wait}s",
+            code="rate-limited",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+async def authenticate(request: Request, ctx: IntakeContext, plaintext: str | None) -> Principal:
+    if not plaintext:
+        raise unauthorized("an API key is required: send it in the X-API-Key header")
+    cache: KeyCache = request.app.state.key_cache
+    principal = cache.get(plaintext)
+    if principal is None:
+        if ctx.api_keys is None:
+            raise unauthorized("API keys are not configured")
+        principal = await ctx.api_keys.authenticate(plaintext)
+        if principal is None:
+            raise unauthorized("the API key is unknown or revoked")
+        cache.put(plaintext, principal)
+    throttle(ctx, f"key:{principal.key_id}")
+    return principal
+
+
+async def caller(
+    request: Request,
+    ctx: Ctx,
+    api_key: Annotated[str | None, Security(API_KEY_HEADER)] = None,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
+) -> Principal:
+    return await authenticate(request, ctx, api_key or (bearer.credentials if bearer else None))
+
+
+Caller = Annotated[Principal, Depends(caller)]
+
+
+def district_not_found(district_id: str) -> Problem:
+    return Problem(404, "Not found", f"no district {district_id!r}", code="not-found")
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A caller inside one district: the only way routes reach district data."""
+
+    principal: Principal
+    district_id: str
+
+    @property
+    def role(self) -> Role:
+        return self.principal.role
+
+    def require(self, *roles: Role) -> None:
+        if self.principal.role not in roles:
+            allowed = ", ".join(role.value for role in roles)
+            raise Problem(
+                403,
+                "Forbidden",
+                f"this needs one of the roles {allowed}; the key is {self.role.value}",
+                code="forbidden",
+            )
+
+
+async def visible_district(ctx: IntakeContext, principal: Principal, district_id: str) -> Scope:
+    if not principal.can_see(district_id) or not await ctx.repository.district_exists(district_id):
+        raise district_not_found(district_id)
+    return Scope(principal, district_id)
+
+
+async def scope(district_id: DistrictId, principal: Caller, ctx: Ctx) -> Scope:
+    return await visible_district(ctx, principal, district_id)
+
+
+DistrictScope = Annotated[Scope, Depends(scope)]
+
+
+async def public_district(district_id: DistrictId, request: Request, ctx: Ctx) -> str:
+    """Anonymous reads (the menu): limited per client address, and only districts that exist."""
+    throttle(ctx, f"ip:{request.client.host if request.client else 'unknown'}")
+    if not await ctx.repository.district_exists(district_id):
+        raise district_not_found(district_id)
+    return district_id
+
+
+PublicDistrict = Annotated[str, Depends(public_district)]

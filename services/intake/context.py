@@ -1,0 +1,33 @@
+"""Everything a route or handler needs, built once by `create_app` and kept on `app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.intake.rate_limit import RateLimiter
+from services.intake.repository import IntakeRepository
+from services.intake.settings import ApiLimits
+from shared.api_keys import ApiKeyRepository
+from shared.contracts import Topics
+from shared.kafka import EventPublisher
+from shared.settings import IntakeSettings
+
+
+@dataclass(frozen=True)
+class IntakeContext:
+    repository: IntakeRepository
+    publisher: EventPublisher
+    topics: Topics
+    id_key: bytes
+    api_keys: ApiKeyRepository | None = None
+    settings: IntakeSettings | None = None
+    limits: ApiLimits | None = None
+    limiter: RateLimiter | None = None
+
+    @property
+    def public_url(self) -> str:
+        return self.settings.public_url if self.settings else "http://127.0.0.1:8000"
+
+    @property
+    def notify_public_url(self) -> str:
+        return self.settings.notify_public_url if self.settings else "http://127.0.0.1:8002"

@@ -1,0 +1,214 @@
+"""Reference data as clients write it (admin endpoints and `gridctl import`): one model per kind.
+
+Ids travel in the URL (or the `id` column of an import), never in these bodies; fields that are
+derived (a grid's street office, a volunteer's community) or owned by dispatch are not accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from shared.phone_numbers import InvalidPhoneNumber, normalise
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+CODE_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+TIME_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
+ReferenceId = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=64)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _e164(value: str) -> str:
+    try:
+        return normalise(value)
+    except InvalidPhoneNumber as exc:
+        raise ValueError(str(exc)) from exc
+
+
+PhoneNumber = Annotated[
+    str,
+    Field(min_length=3, max_length=32, description="Normalised to E.164; mainland China (+86) by default"),
+    AfterValidator(_e164),
+]
+
+VolunteerKind = Literal[
+    "in_service_party_member",
+    "party_representative",
+    "grid_leader",
+    "grid_worker",
+    "building_leader",
+    "youth_league_member",
+    "volunteer",
+]
+Vulnerability = Literal["lives_alone", "mobility", "hearing", "sight", "cannot_read"]
+Urgency = Literal["low", "normal", "high", "critical"]
+Level = Literal["grid", "community", "street", "district"]
+Datatype = Literal["string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DistrictFields(_Body):
+    name_zh: Name
+    name_en: Name
+    timezone: str = Field("Asia/Shanghai", max_length=64)
+
+
+class StreetOfficeFields(_Body):
+    name_zh: Name
+    name_en: Name
+    responsible_name: str | None = Field(None, max_length=100)
+    responsible_phone: PhoneNumber | None = None
+
+
+class CommunityFields(_Body):
+    street_office_id: ReferenceId
+    name_zh: Name
+    name_en: Name
+    director_name: str | None = Field(None, max_length=100)
+    director_phone: PhoneNumber | None = None
+
+
+class GridFields(_Body):
+    community_id: ReferenceId
+    name_zh: Name
+    name_en: Name
+
+
+class TeamFields(_Body):
+    grid_id: ReferenceId
+    captain_volunteer_id: ReferenceId
+    vice_captain_volunteer_id: ReferenceId | None = None
+    member_ids: list[ReferenceId] = Field(default_factory=list, max_length=500)
+
+
+class AvailabilityWindow(_Body):
+    weekday: int = Field(ge=0, le=6, description="Monday=0")
+    start: str = Field(pattern=TIME_PATTERN, examples=["08:00"])
+    end: str = Field(pattern=TIME_PATTERN, examples=["18:00"])
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AvailabilityWindow:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class Location(_Body):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class VolunteerFields(_Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "grid_id": "xgll-01",
+                    "name": "李建国",
+                    "kind": "grid_leader",
+                    "skills": ["errand", "repair"],
+                    "languages": ["zh"],
+                    "capacity": 3,
+                    "phone": "13800009999",
+                    "availability": [{"weekday": 0, "start": "08:00", "end": "18:00"}],
+                }
+            ]
+        },
+    )
+
+    grid_id: ReferenceId
+    name: Name
+    kind: VolunteerKind = "volunteer"
+    skills: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=50)
+    languages: list[Annotated[str, Field(min_length=1, max_length=16)]] = Field(default_factory=lambda: ["zh"])
+    capacity: int = Field(3, ge=0, le=50, description="Open assignments at most")
+    active: bool = True
+    phone: PhoneNumber | None = None
+    availability: list[AvailabilityWindow] = Field(
+        default_factory=list, max_length=50, description="Empty means always available"
+    )
+    location: Location | None = None
+
+
+class ResidentFields(_Body):
+    grid_id: ReferenceId
+    phone: PhoneNumber
+    name: str = Field("", max_length=100)
+    language: str = Field("zh", min_length=1, max_length=16)
+    vulnerabilities: list[Vulnerability] = Field(default_factory=list, max_length=5)
+    linked_heart_volunteer_id: ReferenceId | None = None
+
+
+class AttributeValue(_Body):
+    key: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+
+
+class MenuAttribute(_Body):
+    code: str = Field(pattern=CODE_PATTERN)
+    datatype: Datatype = "string"
+    required: bool = False
+    description: str = Field("", max_length=500)
+    values: list[AttributeValue] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _lists_have_values(self) -> MenuAttribute:
+        if self.datatype.endswith("valuelist") and not self.values:
+            raise ValueError(f"a {self.datatype} attribute needs values")
+        return self
+
+
+class Deadline(_Body):
+    accept_minutes: int = Field(ge=1, le=525_600)
+    resolve_minutes: int = Field(ge=1, le=525_600)
+
+
+class MenuItemFields(_Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name_zh": "代购药品",
+                    "name_en": "Buy medicine",
+                    "category": "errand",
+                    "required_skills": ["errand"],
+                    "urgency": "normal",
+                    "deadlines": {"grid": {"accept_minutes": 30, "resolve_minutes": 180}},
+                    "attributes": [
+                        {"code": "pharmacy", "datatype": "string", "required": False, "description": "Which pharmacy"}
+                    ],
+                }
+            ]
+        },
+    )
+
+    name_zh: Name
+    name_en: Name
+    description_zh: str = Field("", max_length=2000)
+    description_en: str = Field("", max_length=2000)
+    category: str = Field(min_length=1, max_length=64)
+    required_skills: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=20
+    )
+    urgency: Urgency = "normal"
+    deadlines: dict[Level, Deadline] = Field(default_factory=dict)
+    attributes: list[MenuAttribute] = Field(default_factory=list, max_length=50)
+    active: bool = True
+
+    @model_validator(mode="after")
+    def _unique_attribute_codes(self) -> MenuItemFields:
+        codes = [a.code for a in self.attributes]
+        if len(codes) != len(set(codes)):
+            raise ValueError("attribute codes must be unique")
+        return self
+
+
+def valid_id(value: Any) -> bool:
+    return isinstance(value, str) and re.fullmatch(ID_PATTERN, value) is not None

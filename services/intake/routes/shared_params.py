@@ -1,0 +1,59 @@
+"""Parameters and response documentation used by several route modules."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Header, Path
+
+from services.intake.problems import PROBLEM_JSON
+
+RequestId = Annotated[str, Path(min_length=1, max_length=100, description="Request id returned by the submission")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200, description="Retry-safe key: same key, same effect"),
+]
+AccessToken = Annotated[
+    str | None,
+    Header(alias="X-Access-Token", min_length=1, max_length=64, description="The resident's token from the 202"),
+]
+PROBLEM_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string"},
+                    "location": {"type": "string"},
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+_TEXTS = {
+    401: "Missing, unknown or revoked API key",
+    403: "The key's role may not do this",
+    404: "Unknown (or another district's) district or request",
+    409: "Not possible in the request's current state",
+    413: "Body too large",
+    422: "Invalid input, with the fields named",
+    429: "Rate limit exceeded; see Retry-After",
+    503: "Kafka unavailable; see Retry-After",
+}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, object]]:
+    return {
+        status: {"description": _TEXTS[status], "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}
+        for status in statuses
+    }
