@@ -5,12 +5,12 @@ from __future__ import annotations
 import uvicorn
 
 from services.dispatch.api import create_app
-from shared.settings import DispatchSettings
+from services.dispatch.settings import DispatchEngineSettings
 from shared.structured_logging import configure
 
 
 def run() -> None:
-    settings = DispatchSettings()
+    settings = DispatchEngineSettings()
     configure("dispatch", settings.log_level)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None, access_log=False)
 

@@ -1,19 +1,48 @@
-"""Publish a request's outbox, then remove what was published: at-least-once, never lost."""
+"""Carry out a request's outbox, then remove what was done: at-least-once, never lost.
+
+The outbox holds three kinds of side effect written with the request in one document: timers to
+schedule, volunteers whose assignment ended (their load goes down), and status events to publish.
+Each is idempotent (timers by id, releases guarded by the request id, consumers de-duplicate events).
+"""
 
 from __future__ import annotations
 
-from services.dispatch.repository import RequestRepository
+from collections.abc import Awaitable, Callable
+
+from services.dispatch.repository import RequestRepository, TimerRepository, VolunteerRepository
 from shared.contracts import EventEnvelope
 from shared.kafka import EventPublisher
 from shared.mongo import Document
 
+VolunteerFreed = Callable[[str], Awaitable[None]]
 
-async def flush(document: Document, *, repository: RequestRepository, publisher: EventPublisher, topic: str) -> int:
-    """Publish pending status events in order; a crash in between republishes (consumers de-duplicate)."""
-    pending = document.get("outbox", [])
-    if not pending:
+
+async def flush(
+    document: Document,
+    *,
+    requests: RequestRepository,
+    timers: TimerRepository,
+    volunteers: VolunteerRepository,
+    publisher: EventPublisher,
+    topic: str,
+    on_volunteer_freed: VolunteerFreed | None = None,
+) -> int:
+    """Schedule, release, publish in order; a crash in between repeats harmlessly."""
+    pending_timers: list[Document] = document.get("timers_pending", [])
+    releases: list[str] = document.get("releases_pending", [])
+    events: list[Document] = document.get("outbox", [])
+    if not (pending_timers or releases or events):
         return 0
-    for raw in pending:
+    await timers.schedule(pending_timers)
+    freed = [v for v in releases if await volunteers.release(v, document["_id"])]
+    for raw in events:
         await publisher.publish(topic, EventEnvelope.model_validate(raw))
-    await repository.remove_from_outbox(document["_id"], {raw["id"] for raw in pending})
-    return len(pending)
+    await requests.clear_side_effects(
+        document["_id"],
+        event_ids={raw["id"] for raw in events},
+        timer_ids={t["_id"] for t in pending_timers},
+        releases=set(releases),
+    )
+    if freed and on_volunteer_freed is not None:
+        await on_volunteer_freed(document["district_id"])
+    return len(events)

@@ -1,4 +1,4 @@
-"""SIGKILL dispatch while requests stream in: every request ends assigned exactly once."""
+"""SIGKILL dispatch while requests stream in: every request is received once and offered exactly once."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.contracts import REQUEST_ASSIGNED, EventEnvelope
+from shared.contracts import REQUEST_RECEIVED, EventEnvelope
+from shared.contracts.status import REQUEST_OFFERED
 from shared.mongo import Document
 from shared.settings import PlatformSettings
 from tests.e2e.service_processes import ServiceProcess
-from tests.e2e.test_request_flow import groceries
+from tests.e2e.test_request_flow import groceries, operator_headers
 
 pytestmark = pytest.mark.e2e
 
@@ -39,12 +40,13 @@ async def read_whole_topic(bootstrap: str, topic: str, partition_count: int) -> 
         await consumer.stop()
 
 
-async def test_sigkill_of_dispatch_mid_stream_assigns_every_request_exactly_once(
+async def test_sigkill_of_dispatch_mid_stream_offers_every_request_exactly_once(
     services: dict[str, ServiceProcess], db: AsyncDatabase[Document], platform_settings: PlatformSettings
 ) -> None:
     grids = ["xgll-01", "xgll-02", "rmje-01", "rmje-02"]
     accepted: list[str] = []
-    async with httpx.AsyncClient(base_url=services["intake"].url, timeout=30) as client:
+    headers = await operator_headers(db)
+    async with httpx.AsyncClient(base_url=services["intake"].url, timeout=30, headers=headers) as client:
         for number in range(REQUESTS):
             response = await client.post(
                 "/v1/districts/chengzhong/requests", json=groceries(grids[number % len(grids)], text=f"crash {number}")
@@ -65,15 +67,17 @@ async def test_sigkill_of_dispatch_mid_stream_assigns_every_request_exactly_once
     documents = {d["_id"]: d async for d in db.requests.find({"_id": {"$in": accepted}})}
     assert len(documents) == REQUESTS
     for document in documents.values():
-        assert document["status"] == "assigned"
-        assert [e["type"] for e in document["timeline"]].count(REQUEST_ASSIGNED) == 1
+        assert document["status"] == "offered"
+        types = [e["type"] for e in document["timeline"]]
+        assert types.count(REQUEST_RECEIVED) == 1
+        assert types.count(REQUEST_OFFERED) == 1
     published: dict[str, set[tuple[str, str]]] = defaultdict(set)
     topics = platform_settings.topics()
     for event in await read_whole_topic(platform_settings.kafka_bootstrap, topics.status, topics.status_partitions):
-        if event.type == REQUEST_ASSIGNED and event.request_id in documents:
+        if event.type == REQUEST_OFFERED and event.request_id in documents:
             published[event.request_id].add((event.id, event.data["volunteer_id"]))
-    # At-least-once delivery may repeat an event, but never two different assignments.
+    # At-least-once delivery may repeat an event, but never two different offers.
     assert {request_id: len(ids) for request_id, ids in published.items()} == {r: 1 for r in accepted}
     for request_id, ids in published.items():
         ((_, volunteer_id),) = ids
-        assert volunteer_id == documents[request_id]["assigned_volunteer_id"]
+        assert [volunteer_id] == documents[request_id]["offered_volunteer_ids"]

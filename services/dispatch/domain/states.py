@@ -8,6 +8,59 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import ClassVar, Final, TypeAlias
 
+# The wire names of status events are the contract's; the domain reuses them rather than repeating strings.
+from shared.contracts.requests import REQUEST_SUBMITTED
+from shared.contracts.status import (
+    REQUEST_ASSIGNED,
+    REQUEST_CANCELLED,
+    REQUEST_COMMAND_REJECTED,
+    REQUEST_ESCALATED,
+    REQUEST_EXPIRED,
+    REQUEST_MATCHING,
+    REQUEST_NOTE_ADDED,
+    REQUEST_OFFER_DECLINED,
+    REQUEST_OFFER_EXPIRED,
+    REQUEST_OFFER_WITHDRAWN,
+    REQUEST_OFFERED,
+    REQUEST_PRIORITY_CHANGED,
+    REQUEST_RATED,
+    REQUEST_RECEIVED,
+    REQUEST_REJECTED,
+    REQUEST_REOPENED,
+    REQUEST_RESOLVED,
+    REQUEST_SLA_BREACHED,
+    REQUEST_SLA_WARNING,
+    REQUEST_STARTED,
+    REQUEST_UNASSIGNED,
+    REQUEST_UNMATCHED,
+)
+
+__all__ = [
+    "REQUEST_ASSIGNED",
+    "REQUEST_CANCELLED",
+    "REQUEST_COMMAND_REJECTED",
+    "REQUEST_ESCALATED",
+    "REQUEST_EXPIRED",
+    "REQUEST_MATCHING",
+    "REQUEST_NOTE_ADDED",
+    "REQUEST_OFFERED",
+    "REQUEST_OFFER_DECLINED",
+    "REQUEST_OFFER_EXPIRED",
+    "REQUEST_OFFER_WITHDRAWN",
+    "REQUEST_PRIORITY_CHANGED",
+    "REQUEST_RATED",
+    "REQUEST_RECEIVED",
+    "REQUEST_REJECTED",
+    "REQUEST_REOPENED",
+    "REQUEST_RESOLVED",
+    "REQUEST_SLA_BREACHED",
+    "REQUEST_SLA_WARNING",
+    "REQUEST_STARTED",
+    "REQUEST_SUBMITTED",
+    "REQUEST_UNASSIGNED",
+    "REQUEST_UNMATCHED",
+]
+
 
 class RequestStatus(StrEnum):
     SUBMITTED = "submitted"
@@ -58,26 +111,6 @@ RESPONSIBLE_ROLE: Final[Mapping[EscalationLevel, str]] = {
 
 LOW_RATING_MAX: Final = 2
 
-REQUEST_SUBMITTED: Final = "request.submitted"
-REQUEST_MATCHING: Final = "request.matching"
-REQUEST_OFFERED: Final = "request.offered"
-REQUEST_OFFER_DECLINED: Final = "request.offer_declined"
-REQUEST_OFFER_EXPIRED: Final = "request.offer_expired"
-REQUEST_OFFER_WITHDRAWN: Final = "request.offer_withdrawn"
-REQUEST_ASSIGNED: Final = "request.assigned"
-REQUEST_UNASSIGNED: Final = "request.unassigned"
-REQUEST_STARTED: Final = "request.started"
-REQUEST_RESOLVED: Final = "request.resolved"
-REQUEST_RATED: Final = "request.rated"
-REQUEST_REOPENED: Final = "request.reopened"
-REQUEST_ESCALATED: Final = "request.escalated"
-REQUEST_SLA_WARNING: Final = "request.sla_warning"
-REQUEST_SLA_BREACHED: Final = "request.sla_breached"
-REQUEST_UNMATCHED: Final = "request.unmatched"
-REQUEST_CANCELLED: Final = "request.cancelled"
-REQUEST_REJECTED: Final = "request.rejected"
-REQUEST_EXPIRED: Final = "request.expired"
-REQUEST_COMMAND_REJECTED: Final = "request.command_rejected"
 
 EventData: TypeAlias = Mapping[str, str | int | float | None]
 
@@ -142,6 +175,7 @@ class Trigger(StrEnum):
     CANCEL = "cancel"
     REJECT = "reject"
     EXPIRE = "expire"
+    GIVE_BACK = "give_back"
 
 
 _S = RequestStatus
@@ -173,6 +207,9 @@ TRANSITIONS: Final[Mapping[tuple[RequestStatus, Trigger], RequestStatus]] = {
     (_S.ESCALATED, _T.REASSIGN): _S.ASSIGNED,
     (_S.ASSIGNED, _T.REASSIGN): _S.ASSIGNED,
     (_S.IN_PROGRESS, _T.REASSIGN): _S.ASSIGNED,
+    # The volunteer cannot finish (or an operator takes it away without a successor): match again.
+    (_S.ASSIGNED, _T.GIVE_BACK): _S.MATCHING,
+    (_S.IN_PROGRESS, _T.GIVE_BACK): _S.MATCHING,
     (_S.SUBMITTED, _T.CANCEL): _S.CANCELLED,
     (_S.MATCHING, _T.CANCEL): _S.CANCELLED,
     (_S.OFFERED, _T.CANCEL): _S.CANCELLED,
@@ -274,6 +311,14 @@ class Expire(Command):
     trigger: ClassVar[Trigger] = Trigger.EXPIRE
 
 
+@dataclass(frozen=True, kw_only=True)
+class GiveBack(Command):
+    """`volunteer_id` None means an operator takes the request away from whoever holds it."""
+
+    trigger: ClassVar[Trigger] = Trigger.GIVE_BACK
+    volunteer_id: str | None = None
+
+
 @dataclass(frozen=True)
 class Transition:
     state: RequestState
@@ -355,7 +400,7 @@ def _guard_problem(state: RequestState, command: Command) -> str:
         case AcceptOffer(volunteer_id=v) | DeclineOffer(volunteer_id=v) | ExpireOffer(volunteer_id=v):
             if v not in state.offered_to:
                 return f"volunteer {v} holds no open offer (withdrawn, declined, expired or never made)"
-        case StartWork(volunteer_id=v) | Resolve(volunteer_id=str() as v):
+        case StartWork(volunteer_id=v) | Resolve(volunteer_id=str() as v) | GiveBack(volunteer_id=str() as v):
             if v != state.assignee_id:
                 return f"volunteer {v} is not assigned to this request"
         case Rate(stars=stars):
@@ -430,6 +475,9 @@ def _effect(state: RequestState, command: Command, target: RequestStatus, at: da
             }[command.trigger]
             released = _release(state, new, at, command.by, command.reason or kind)
             return Transition(new, (*released, event(new, kind)))
+        case GiveBack():
+            new = replace(state, status=target, assignee_id=None, offered_to=frozenset())
+            return Transition(new, (event(new, REQUEST_UNASSIGNED, state.assignee_id),))
         case StartWork(volunteer_id=v):
             new = replace(state, status=target)
             return Transition(new, (event(new, REQUEST_STARTED, v),))

@@ -35,6 +35,7 @@ from services.dispatch.domain.states import (
     EscalationLevel,
     Expire,
     ExpireOffer,
+    GiveBack,
     OfferTo,
     Rate,
     Reassign,
@@ -163,6 +164,7 @@ def sample_command(trigger: Trigger) -> Command:
         Trigger.CANCEL: Cancel(),
         Trigger.REJECT: Reject(),
         Trigger.EXPIRE: Expire(),
+        Trigger.GIVE_BACK: GiveBack(volunteer_id="a"),
     }
     return samples[trigger]
 
