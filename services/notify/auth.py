@@ -1,0 +1,85 @@
+"""Who may open which stream: resident by access token, volunteer and operator by API key, same keys as intake."""
+
+from __future__ import annotations
+
+from pymongo.asynchronous.database import AsyncDatabase
+from starlette.requests import HTTPConnection
+
+from services.notify.repository import StatusEventRepository
+from shared.api_keys import ApiKeyRepository, Principal, Role
+from shared.mongo import Document
+from shared.request_ids import issued_by_us, valid_access_token
+
+OPERATOR_ROLES = frozenset({Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN})
+WEBHOOK_ROLES = frozenset({Role.CLIENT_APP, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN})
+
+
+class Denied(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+def api_key_of(connection: HTTPConnection) -> str | None:
+    """`Authorization: Bearer`, `X-API-Key`, or `?api_key=` (browsers cannot set headers on EventSource/WebSocket)."""
+    authorization = connection.headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return connection.headers.get("x-api-key") or connection.query_params.get("api_key")
+
+
+async def principal(connection: HTTPConnection, keys: ApiKeyRepository, roles: frozenset[Role]) -> Principal:
+    plaintext = api_key_of(connection)
+    if not plaintext:
+        raise Denied(401, "unauthenticated", "an API key is required")
+    found = await keys.authenticate(plaintext)
+    if found is None:
+        raise Denied(401, "unauthenticated", "the API key is unknown or revoked")
+    if found.role not in roles:
+        raise Denied(403, "forbidden", f"role {found.role.value} may not use this endpoint")
+    return found
+
+
+async def district_principal(
+    connection: HTTPConnection, keys: ApiKeyRepository, roles: frozenset[Role], district_id: str
+) -> Principal:
+    found = await principal(connection, keys, roles)
+    if not found.can_see(district_id):
+        # The same answer as an unknown district: a key never learns what other districts exist.
+        raise Denied(404, "not-found", f"no district {district_id!r}")
+    return found
+
+
+def access_token_of(connection: HTTPConnection) -> str | None:
+    return connection.query_params.get("access_token") or connection.headers.get("x-access-token")
+
+
+async def resident_district(
+    connection: HTTPConnection,
+    *,
+    signing_key: bytes,
+    request_id: str,
+    district_id: str | None,
+    db: AsyncDatabase[Document],
+    events: StatusEventRepository,
+) -> str:
+    """Check the request's access token and return the request's district."""
+    token = access_token_of(connection)
+    if not token:
+        raise Denied(401, "unauthenticated", "the request's access_token is required")
+    if not valid_access_token(signing_key, request_id, token):
+        raise Denied(401, "unauthenticated", "the access token does not match this request")
+    if district_id is not None:
+        if not issued_by_us(signing_key, district_id, request_id):
+            raise Denied(404, "not-found", "no such request in this district")
+        return district_id
+    # The request id's tag names its district: try each district we know before asking the history.
+    async for district in db.districts.find({}, {"_id": 1}):
+        if issued_by_us(signing_key, str(district["_id"]), request_id):
+            return str(district["_id"])
+    found = await events.district_of(request_id)
+    if found is None:
+        raise Denied(404, "not-found", "no such request")
+    return found

@@ -1,0 +1,173 @@
+"""Webhook endpoints and the durable delivery queue, in MongoDB; every query starts from the district."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from shared.mongo import Document
+
+PENDING, DELIVERING, DELIVERED, PARKED = "pending", "delivering", "delivered", "parked"
+
+
+class WebhookEndpointRepository:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._endpoints = db.webhook_endpoints
+
+    async def ensure_indexes(self) -> None:
+        await self._endpoints.create_index([("district_id", ASCENDING), ("active", ASCENDING)])
+
+    async def create(
+        self, *, district_id: str, url: str, event_types: list[str], description: str, created_by: str
+    ) -> Document:
+        document: Document = {
+            "_id": "wh_" + uuid.uuid4().hex[:16],
+            "district_id": district_id,
+            "url": url,
+            "event_types": sorted(set(event_types)),
+            "description": description,
+            "secret": "whsec_" + secrets.token_urlsafe(32),
+            "active": True,
+            "created_by": created_by,
+            "created_at": datetime.now(UTC),
+        }
+        await self._endpoints.insert_one(document)
+        return document
+
+    async def active(self, district_id: str) -> list[Document]:
+        cursor = self._endpoints.find({"district_id": district_id, "active": True}, sort=[("created_at", ASCENDING)])
+        return [document async for document in cursor]
+
+    async def get(self, district_id: str, endpoint_id: str) -> Document | None:
+        return await self._endpoints.find_one({"_id": endpoint_id, "district_id": district_id, "active": True})
+
+    async def deactivate(self, district_id: str, endpoint_id: str) -> bool:
+        result = await self._endpoints.update_one(
+            {"_id": endpoint_id, "district_id": district_id, "active": True}, {"$set": {"active": False}}
+        )
+        return result.modified_count == 1
+
+    async def subscribed_to(self, district_id: str, event_type: str) -> list[Document]:
+        return [
+            document
+            for document in await self.active(district_id)
+            if not document["event_types"] or event_type in document["event_types"]
+        ]
+
+
+class DeliveryRepository:
+    """One document per (endpoint, event): enqueueing twice is harmless, claiming is atomic."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._deliveries = db.webhook_deliveries
+        self._claims = db.webhook_claims
+
+    async def ensure_indexes(self) -> None:
+        await self._deliveries.create_index([("state", ASCENDING), ("next_attempt_at", ASCENDING)])
+        await self._deliveries.create_index(
+            [("district_id", ASCENDING), ("endpoint_id", ASCENDING), ("state", ASCENDING)]
+        )
+
+    async def enqueue(self, *, endpoint: Document, event_id: str, event_type: str, body: str) -> bool:
+        now = datetime.now(UTC)
+        try:
+            await self._deliveries.insert_one(
+                {
+                    "_id": f"{endpoint['_id']}:{event_id}",
+                    "district_id": endpoint["district_id"],
+                    "endpoint_id": endpoint["_id"],
+                    "event_id": event_id,
+                    "event_type": event_type,
+                    "body": body,
+                    "state": PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "lease_until": None,
+                    "created_at": now,
+                    "last_error": None,
+                    "last_status": None,
+                }
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def claim(self, *, busy_endpoints: list[str], lease_seconds: float) -> Document | None:
+        """Take one due delivery (or one whose lease expired after a crash) for an endpoint with room."""
+        now = datetime.now(UTC)
+        lease = {
+            "$set": {"state": DELIVERING, "lease_until": now + timedelta(seconds=lease_seconds)},
+            "$inc": {"claims": 1},
+        }
+        not_busy: dict[str, Any] = {"$nin": busy_endpoints}
+        for query in (
+            {"state": PENDING, "next_attempt_at": {"$lte": now}, "endpoint_id": not_busy},
+            {"state": DELIVERING, "lease_until": {"$lt": now}, "endpoint_id": not_busy},
+        ):
+            claimed = await self._deliveries.find_one_and_update(
+                query, lease, sort=[("next_attempt_at", ASCENDING)], return_document=ReturnDocument.AFTER
+            )
+            if claimed is not None and await self._won(claimed):
+                return claimed
+        return None
+
+    async def _won(self, claimed: Document) -> bool:
+        """Two replicas may both see the same claim (FerretDB's findAndModify is not atomic across
+        connections); inserting the claim's number under a unique _id lets exactly one of them go on."""
+        try:
+            await self._claims.insert_one(
+                {"_id": f"{claimed['_id']}:{claimed.get('claims', 0)}", "created_at": datetime.now(UTC)}
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def succeeded(self, delivery_id: str, status: int) -> None:
+        await self._deliveries.update_one(
+            {"_id": delivery_id},
+            {
+                "$set": {"state": DELIVERED, "last_status": status, "delivered_at": datetime.now(UTC)},
+                "$inc": {"attempts": 1},
+            },
+        )
+
+    async def failed(self, delivery_id: str, *, error: str, status: int | None, retry_in: float | None) -> None:
+        """Schedule the next attempt, or park when `retry_in` is None."""
+        now = datetime.now(UTC)
+        fields: dict[str, Any] = {"last_error": error[:500], "last_status": status, "lease_until": None}
+        if retry_in is None:
+            fields |= {"state": PARKED, "parked_at": now}
+        else:
+            fields |= {"state": PENDING, "next_attempt_at": now + timedelta(seconds=retry_in)}
+        await self._deliveries.update_one({"_id": delivery_id}, {"$set": fields, "$inc": {"attempts": 1}})
+
+    async def of_endpoint(
+        self, district_id: str, endpoint_id: str, state: str | None, limit: int = 100
+    ) -> list[Document]:
+        query: dict[str, Any] = {"district_id": district_id, "endpoint_id": endpoint_id}
+        if state:
+            query["state"] = state
+        cursor = self._deliveries.find(query, sort=[("created_at", ASCENDING)], limit=limit)
+        return [document async for document in cursor]
+
+    async def replay(self, district_id: str, endpoint_id: str, delivery_id: str | None = None) -> int:
+        """Put parked deliveries (one, or all of the endpoint) back in the queue with a fresh budget."""
+        query: dict[str, Any] = {"district_id": district_id, "endpoint_id": endpoint_id, "state": PARKED}
+        if delivery_id is not None:
+            query["_id"] = delivery_id
+        result = await self._deliveries.update_many(
+            query, {"$set": {"state": PENDING, "attempts": 0, "next_attempt_at": datetime.now(UTC)}}
+        )
+        return result.modified_count
+
+    async def expire(self, older_than: timedelta) -> int:
+        cutoff = datetime.now(UTC) - older_than
+        result = await self._deliveries.delete_many({"state": DELIVERED, "created_at": {"$lt": cutoff}})
+        await self._claims.delete_many({"created_at": {"$lt": cutoff}})
+        return result.deleted_count
