@@ -6,7 +6,7 @@ STACK := deploy/native/stack.sh
 SERVICES := deploy/native/services.sh
 PYTEST_ARGS ?=
 
-.PHONY: up down test install stack lint typecheck bench-intake clean
+.PHONY: up down test install stack lint typecheck browser-deps clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@command -v python3 >/dev/null || { echo "python3 not found: install Python 3.11+"; exit 1; }
@@ -25,23 +25,20 @@ up: stack
 	@$(VENV)/bin/gridctl topics
 	@$(VENV)/bin/gridctl demo
 	@$(SERVICES) start
-	@echo
-	@echo "Grid Service Platform is up."
-	@echo "  intake   http://127.0.0.1:8000/docs"
-	@echo "  dispatch http://127.0.0.1:8001/readyz"
-	@echo "  notify   http://127.0.0.1:8002/docs"
-	@echo
-	@echo "Submit a request (copy and paste):"
-	@echo "  curl -s -X POST http://127.0.0.1:8000/v1/districts/chengzhong/requests -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' -d '{\"menu_item_code\":\"errand.groceries\",\"grid_id\":\"xgll-01\",\"resident_name\":\"王仁柱\",\"resident_phone\":\"13800001234\",\"text\":\"十斤米，一桶油\"}'"
-	@echo "Follow its status events (Ctrl-C to stop):"
-	@echo "  curl -sN http://127.0.0.1:8002/v1/requests/$$($(PY) -c "from shared.request_ids import mint_request_id; from shared.settings import PlatformSettings as S; print(mint_request_id(S().id_signing_key.get_secret_value().encode(), 'chengzhong', 'demo-1'))")/events"
+	@deploy/native/demo-banner.sh
 
 test: stack
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The console's browser test drives Debian's Chromium; CJK fonts make its screenshots readable.
+browser-deps:
+	@command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi wenquanyi || { \
+	  echo "installing Debian's chromium and a CJK font (once)..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
+
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check shared services tests
-	$(VENV)/bin/ruff format --check shared services tests
+	$(VENV)/bin/ruff check shared services tests bench
+	$(VENV)/bin/ruff format --check shared services tests bench
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy

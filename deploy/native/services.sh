@@ -8,7 +8,7 @@ RUN_DIR=${GRID_RUN_DIR:-$ROOT/.run}
 VENV=${GRID_VENV:-$ROOT/.venv}
 LOGS="$RUN_DIR/logs"
 PIDS="$RUN_DIR/pids"
-SERVICES=(intake:8000 dispatch:8001 notify:8002)
+SERVICES=(intake:8000 dispatch:8001 notify:8002 console:8003)
 
 say() { printf '[services] %s\n' "$*"; }
 

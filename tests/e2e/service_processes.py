@@ -16,8 +16,14 @@ ENTRY_POINTS = {
     "intake": "services.intake.main",
     "dispatch": "services.dispatch.main",
     "notify": "services.notify.main",
+    "console": "services.console.main",
 }
-PORT_VARIABLES = {"intake": "INTAKE_PORT", "dispatch": "DISPATCH_PORT", "notify": "NOTIFY_PORT"}
+PORT_VARIABLES = {
+    "intake": "INTAKE_PORT",
+    "dispatch": "DISPATCH_PORT",
+    "notify": "NOTIFY_PORT",
+    "console": "CONSOLE_PORT",
+}
 
 
 def free_port() -> int:

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Printed by `make up`: URLs, demo API keys (created once, kept in .run/demo-keys.env), and two curls to copy.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+RUN_DIR=${GRID_RUN_DIR:-$ROOT/.run}
+VENV=${GRID_VENV:-$ROOT/.venv}
+KEYS="$RUN_DIR/demo-keys.env"
+
+if [ ! -s "$KEYS" ]; then
+  client=$("$VENV/bin/gridctl" keys create -d chengzhong -r client_app -l "make up demo app" 2>/dev/null)
+  operator=$("$VENV/bin/gridctl" keys create -d chengzhong -r operator -l "make up demo console" 2>/dev/null)
+  printf 'CLIENT_KEY=%s\nOPERATOR_KEY=%s\n' "$client" "$operator" >"$KEYS"
+  chmod 600 "$KEYS"
+fi
+# shellcheck disable=SC1090
+source "$KEYS"
+read -r request_id token < <("$VENV/bin/python" - <<'PY'
+from shared.request_ids import access_token, mint_request_id
+from shared.settings import PlatformSettings
+key = PlatformSettings().id_signing_key.get_secret_value().encode()
+request_id = mint_request_id(key, "chengzhong", "demo-1")
+print(request_id, access_token(key, request_id))
+PY
+)
+
+cat <<TEXT
+
+Grid Service Platform is up.
+  intake   http://127.0.0.1:8000/docs
+  dispatch http://127.0.0.1:8001/readyz
+  notify   http://127.0.0.1:8002/docs
+  console  http://127.0.0.1:8003/console/   operator key: $OPERATOR_KEY
+Demo keys are kept in $KEYS.
+
+Submit a request (copy and paste):
+  curl -s -X POST http://127.0.0.1:8000/v1/districts/chengzhong/requests -H 'Content-Type: application/json' -H 'X-API-Key: $CLIENT_KEY' -H 'Idempotency-Key: demo-1' -d '{"menu_item_code":"errand.groceries","grid_id":"xgll-01","resident_name":"王仁柱","resident_phone":"13800001234","text":"十斤米，一桶油"}'
+Follow its status events (Ctrl-C to stop):
+  curl -sN 'http://127.0.0.1:8002/v1/districts/chengzhong/requests/$request_id/events?access_token=$token'
+TEXT

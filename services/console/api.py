@@ -1,0 +1,249 @@
+"""Console process: the operators' web page and the JSON it reads, scoped to the operator key's district."""
+
+# No `from __future__ import annotations` here: FastAPI must resolve the local `Caller` alias eagerly.
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from services.console import actions, kafka_health
+from services.console.rates import GroupBy, compute_rates
+from services.console.repository import ConsoleRepository
+from services.console.settings import ConsoleSettings
+from shared.api_keys import ApiKeyRepository, Principal, Role
+from shared.http_observability import instrument
+from shared.kafka import BrokerUnavailable, EventPublisher
+from shared.mongo import connect, database, ping
+
+STATIC = Path(__file__).parent / "static"
+CONSOLE_ROLES = {Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN}
+
+
+def _problem(status: int, detail: str, code: str) -> HTTPException:
+    return HTTPException(status, detail={"code": code, "detail": detail})
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _jsonable(document: dict[str, Any], id_field: str = "request_id") -> dict[str, Any]:
+    return {(id_field if key == "_id" else key): _iso(value) for key, value in document.items()}
+
+
+def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
+    settings = settings or ConsoleSettings()
+    topics = settings.topics()
+    client = connect(settings)
+    db = database(client, settings)
+    repository = ConsoleRepository(db)
+    keys = ApiKeyRepository(db)
+    publisher = EventPublisher(settings.kafka_bootstrap, settings.kafka_timeout_seconds)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await publisher.close()
+        await client.close()
+
+    app = FastAPI(
+        title="Grid Service Platform — operator console",
+        version="0.1.0",
+        description="Live queues, SLA countdowns, the three rates and system health for one district.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(HTTPException)
+    async def _problem_json(_: Any, exc: HTTPException) -> JSONResponse:
+        detail = (
+            exc.detail if isinstance(exc.detail, dict) else {"code": f"http-{exc.status_code}", "detail": exc.detail}
+        )
+        body = {"type": "about:blank", "title": detail["detail"], "status": exc.status_code, **detail}
+        return JSONResponse(body, status_code=exc.status_code, media_type="application/problem+json")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Any, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"][1:]), "location": str(e["loc"][0]), "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        body = {
+            "type": "about:blank",
+            "title": "Invalid request",
+            "status": 422,
+            "code": "validation",
+            "errors": errors,
+        }
+        return JSONResponse(body, status_code=422, media_type="application/problem+json")
+
+    async def operator(
+        authorization: Annotated[str | None, Header()] = None,
+        x_api_key: Annotated[str | None, Header()] = None,
+        district: Annotated[str | None, Query(max_length=64, description="platform_admin only")] = None,
+    ) -> tuple[Principal, str]:
+        plaintext = x_api_key or (authorization or "").removeprefix("Bearer ").strip()
+        principal = await keys.authenticate(plaintext) if plaintext else None
+        if principal is None:
+            raise _problem(401, "an operator API key is required", "unauthenticated")
+        if principal.role not in CONSOLE_ROLES:
+            raise _problem(403, f"role {principal.role.value} cannot use the console", "forbidden")
+        district_id = principal.district_id or district
+        if district_id is None:
+            raise _problem(422, "platform_admin keys must choose a district", "district-required")
+        return principal, district_id
+
+    Caller = Annotated[tuple[Principal, str], Depends(operator)]
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/console/")
+
+    @app.get("/console/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/console/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/console/api/me")
+    async def me(caller: Caller) -> dict[str, Any]:
+        principal, district_id = caller
+        district = await repository.district(district_id) or {"_id": district_id}
+        return {
+            "role": principal.role.value,
+            "key_id": principal.key_id,
+            "district": _jsonable(district, "district_id"),
+        }
+
+    @app.get("/console/api/board")
+    async def board(caller: Caller) -> dict[str, Any]:
+        _, district_id = caller
+        now = datetime.now(UTC)
+        requests = [_jsonable(r) for r in await repository.open_requests(district_id)]
+        for request in requests:
+            due = request.get("sla_due_at")
+            request["overdue"] = isinstance(due, str) and datetime.fromisoformat(due) < now
+        volunteers = await repository.volunteers(district_id)
+        load_per_grid: dict[str, int] = {}
+        for request in requests:
+            grid = request.get("grid_id") or "unknown"
+            load_per_grid[grid] = load_per_grid.get(grid, 0) + 1
+        return {
+            "now": now.isoformat(),
+            "counts": await repository.status_counts(district_id),
+            "requests": requests,
+            "load_per_grid": [{"grid_id": g, "open": n} for g, n in sorted(load_per_grid.items())],
+            "volunteers": [_jsonable(v, "volunteer_id") for v in volunteers],
+        }
+
+    @app.get("/console/api/requests/{request_id}")
+    async def detail(caller: Caller, request_id: str) -> dict[str, Any]:
+        _, district_id = caller
+        document = await repository.request(district_id, request_id)
+        if document is None:
+            raise _problem(404, f"no request {request_id!r} in this district", "not-found")
+        return _jsonable(document)
+
+    @app.post("/console/api/requests/{request_id}/actions/{action}", status_code=202)
+    async def act(
+        caller: Caller, request_id: str, action: actions.ActionName, body: actions.ActionBody
+    ) -> dict[str, str]:
+        principal, district_id = caller
+        if await repository.request(district_id, request_id) is None:
+            raise _problem(404, f"no request {request_id!r} in this district", "not-found")
+        if action == "reassign" and not body.volunteer_id:
+            raise _problem(422, "reassign needs volunteer_id", "validation")
+        try:
+            event = await actions.publish_action(
+                publisher=publisher,
+                topics=topics,
+                principal=principal,
+                district_id=district_id,
+                request_id=request_id,
+                action=action,
+                body=body,
+            )
+        except BrokerUnavailable as exc:
+            raise _problem(503, f"not accepted, try again: {exc}", "broker-unavailable") from exc
+        return {"command_id": event.id, "type": event.type, "status": "accepted"}
+
+    @app.get("/console/api/rates", response_model=None)
+    async def rates(
+        caller: Caller,
+        group_by: GroupBy = "community",
+        start: datetime | None = None,
+        end: datetime | None = None,
+        format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+    ) -> Response | dict[str, Any]:
+        _, district_id = caller
+        end = end or datetime.now(UTC)
+        start = start or end - timedelta(days=30)
+        if start.tzinfo is None or end.tzinfo is None:
+            start, end = start.replace(tzinfo=start.tzinfo or UTC), end.replace(tzinfo=end.tzinfo or UTC)
+        if start >= end:
+            raise _problem(422, "start must be before end", "validation")
+        rows = [
+            r.as_row()
+            for r in compute_rates(
+                await repository.requests_submitted_between(district_id, start, end),
+                group_by=group_by,
+                start=start,
+                end=end,
+            )
+        ]
+        if format == "csv":
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["group"])
+            writer.writeheader()
+            writer.writerows(rows)
+            filename = f"rates-{district_id}-{group_by}-{start.date()}-{end.date()}.csv"
+            return Response(
+                buffer.getvalue(),
+                media_type="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            )
+        return {"group_by": group_by, "start": start.isoformat(), "end": end.isoformat(), "rows": rows}
+
+    @app.get("/console/api/health")
+    async def health(caller: Caller) -> dict[str, Any]:
+        _, district_id = caller
+        services: dict[str, bool] = {}
+        async with httpx.AsyncClient(timeout=2) as http:
+            for name, url in [
+                ("intake", settings.intake_url),
+                ("dispatch", settings.dispatch_url),
+                ("notify", settings.notify_url),
+            ]:
+                try:
+                    services[name] = (await http.get(f"{url}/readyz")).status_code == 200
+                except httpx.HTTPError:
+                    services[name] = False
+        services["console"] = await ping(db)
+        try:
+            kafka = await kafka_health.read_health(
+                settings.kafka_bootstrap,
+                topics,
+                [settings.group(settings.dispatch_group), settings.group(settings.notify_group)],
+            )
+            lag = [{"group": p.group, "topic": p.topic, "partition": p.partition, "lag": p.lag} for p in kafka.lags]
+            dead_letters: int | None = kafka.dead_letters
+        except Exception:  # the board must still show what it can when Kafka is down
+            lag, dead_letters = [], None
+            services["kafka"] = False
+        parked = await repository.count("webhook_deliveries", {"district_id": district_id, "status": "parked"})
+        return {"services": services, "consumer_lag": lag, "dead_letters": dead_letters, "parked_webhooks": parked}
+
+    async def readiness() -> dict[str, bool]:
+        return {"database": await ping(db)}
+
+    instrument(app, "console", readiness)
+    return app

@@ -1,0 +1,17 @@
+"""Console settings: where the other services answer, for readiness and the live stream."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.settings import PlatformSettings
+
+
+class ConsoleSettings(PlatformSettings):
+    port: int = Field(8003, validation_alias="CONSOLE_PORT")
+    intake_url: str = Field("http://127.0.0.1:8000", validation_alias="INTAKE_INTERNAL_URL")
+    dispatch_url: str = Field("http://127.0.0.1:8001", validation_alias="DISPATCH_INTERNAL_URL")
+    notify_url: str = Field("http://127.0.0.1:8002", validation_alias="NOTIFY_INTERNAL_URL")
+    dispatch_group: str = Field("dispatch", validation_alias="DISPATCH_GROUP")
+    notify_group: str = Field("notify", validation_alias="NOTIFY_GROUP")
+    board_poll_seconds: float = Field(3.0, gt=0, validation_alias="CONSOLE_BOARD_POLL_SECONDS")

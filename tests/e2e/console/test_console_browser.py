@@ -1,0 +1,125 @@
+"""An operator runs the queue from the console in headless Chromium (Debian's package)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.api_keys import ApiKeyRepository, Role
+from shared.contracts import REQUEST_SUBMITTED, RequestSubmittedV1, new_event
+from shared.kafka import EventPublisher
+from shared.mongo import Document
+from shared.request_ids import mint_request_id
+from shared.settings import PlatformSettings
+from tests.e2e.service_processes import ServiceProcess
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_INSTALLED = Path(CHROMIUM).exists()
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def console(
+    services: dict[str, ServiceProcess], platform_env: dict[str, str], service_logs: Path
+) -> Iterator[ServiceProcess]:
+    env = {
+        **platform_env,
+        "INTAKE_INTERNAL_URL": services["intake"].url,
+        "DISPATCH_INTERNAL_URL": services["dispatch"].url,
+        "NOTIFY_INTERNAL_URL": services["notify"].url,
+    }
+    process = ServiceProcess("console", env, service_logs)
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    if not CHROMIUM_INSTALLED:
+        pytest.fail("Debian's chromium is missing: apt-get install chromium (.ci/run installs it)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield launched
+        await launched.close()
+
+
+async def submit_through_kafka(settings: PlatformSettings, key: bytes) -> str:
+    """A resident's request, published as intake does, so the console test depends on no intake route."""
+    request_id = mint_request_id(key, "chengzhong")
+    publisher = EventPublisher(settings.kafka_bootstrap, 10)
+    try:
+        await publisher.publish(
+            settings.topics().requests,
+            new_event(
+                event_type=REQUEST_SUBMITTED,
+                source="test",
+                district_id="chengzhong",
+                request_id=request_id,
+                event_id=f"{request_id}:submitted",
+                data=RequestSubmittedV1(
+                    menu_item_code="errand.medicine",
+                    grid_id="rmje-01",
+                    community_id="renminjie-east",
+                    street_office_id="renminjie",
+                    resident_name="马香玲",
+                    resident_phone="13800007777",
+                    text="降压药",
+                ),
+            ),
+        )
+    finally:
+        await publisher.close()
+    return request_id
+
+
+async def test_operator_sees_a_new_request_live_and_reassigns_it(
+    console: ServiceProcess,
+    browser: Browser,
+    db: AsyncDatabase[Document],
+    platform_settings: PlatformSettings,
+    platform_env: dict[str, str],
+    service_logs: Path,
+) -> None:
+    operator_key = await ApiKeyRepository(db).create(district_id="chengzhong", role=Role.OPERATOR, subject="desk-1")
+    page: Page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await page.goto(f"{console.url}/console/")
+    await page.get_by_test_id("key").fill(operator_key)
+    await page.get_by_test_id("login").click()
+    await expect(page.get_by_test_id("district")).to_have_text("城中区")
+
+    request_id = await submit_through_kafka(platform_settings, platform_env["GRID_ID_SIGNING_KEY"].encode())
+
+    row = page.locator(f'#queue tr[data-request-id="{request_id}"]')
+    await expect(row).to_be_visible(timeout=20_000)  # no reload: the board refreshes itself
+    await row.click()
+    timeline = page.get_by_test_id("timeline").locator("li")
+    await expect(timeline.first).to_be_visible()
+    entries_before = await timeline.count()
+
+    await page.get_by_test_id("action").select_option("reassign")
+    await page.get_by_test_id("action-volunteer").fill("v-sun-hao")
+    await page.get_by_test_id("action-reason").fill("居民指定孙浩")
+    await page.get_by_test_id("action-submit").click()
+    await expect(page.locator("#action-result")).to_have_text("已提交")
+
+    await expect(timeline).not_to_have_count(entries_before, timeout=20_000)
+    await page.get_by_test_id("lang").click()
+    await expect(page.get_by_test_id("district")).to_be_visible()
+    await page.screenshot(path=str(service_logs / "console.png"), full_page=True)
+    await page.close()
