@@ -85,7 +85,12 @@ PY
 
 start_kafka() {
   if running kafka; then say "kafka already running (pid $(cat "$PIDS/kafka.pid"))"; return 0; fi
-  port_busy "$KAFKA_ADDR" && die "$KAFKA_ADDR is taken by another process; stop it or run 'stack.sh stop'"
+  if port_busy "$KAFKA_ADDR"; then
+    "$PYTHON" "$HERE/probe.py" kafka "$KAFKA_ADDR" \
+      || die "$KAFKA_ADDR is taken by a process that is not Kafka; stop it first"
+    say "a Kafka not started from this checkout answers on $KAFKA_ADDR; using it"
+    return 0
+  fi
   local conf="$RUN_DIR/kafka/server.properties" data="$RUN_DIR/kafka/data"
   mkdir -p "$data"
   sed -e "s#@DATA@#$data#" -e "s#@KAFKA@#$KAFKA_ADDR#" -e "s#@CONTROLLER@#$CONTROLLER_ADDR#" \
@@ -106,7 +111,12 @@ start_kafka() {
 
 start_ferretdb() {
   if running ferretdb; then say "ferretdb already running (pid $(cat "$PIDS/ferretdb.pid"))"; return 0; fi
-  port_busy "$MONGO_ADDR" && die "$MONGO_ADDR is taken by another process; stop it or run 'stack.sh stop'"
+  if port_busy "$MONGO_ADDR"; then
+    "$PYTHON" "$HERE/probe.py" mongo "$MONGO_ADDR" \
+      || die "$MONGO_ADDR is taken by a process that is not a MongoDB server; stop it first"
+    say "a MongoDB server not started from this checkout answers on $MONGO_ADDR; using it"
+    return 0
+  fi
   local data="$RUN_DIR/ferretdb/data"
   mkdir -p "$data"
   nohup "$FERRETDB_BIN" --handler=sqlite --sqlite-url="file:$data/" --listen-addr="$MONGO_ADDR" \
