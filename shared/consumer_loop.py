@@ -33,6 +33,12 @@ class ConsumerStats:
         self.handled = 0
         self.dead_lettered = 0
         self.retries = 0
+        # Messages behind the partition's high watermark after the last one handled, per partition.
+        self.lag_by_partition: dict[tuple[str, int], int] = {}
+
+    @property
+    def lag(self) -> int:
+        return sum(self.lag_by_partition.values())
 
 
 async def _dead_letter(
@@ -75,6 +81,8 @@ async def _process(
         try:
             await handle(envelope)
             stats.handled += 1
+            # One line per handled event: with the trace id, it ties this service's work to the caller.
+            log.info("handled %s", envelope.type, extra={"request_id": envelope.request_id, "event_id": envelope.id})
             return
         except TRANSIENT_ERRORS as exc:
             stats.retries += 1
@@ -109,8 +117,12 @@ async def consume_forever(
             await _process(message, handle, publisher, dead_letter_topic, stats, retry_delay)
         finally:
             tracing.deactivate(token)
+        partition = TopicPartition(message.topic, message.partition)
+        highwater = consumer.highwater(partition)
+        if highwater is not None:
+            stats.lag_by_partition[(message.topic, message.partition)] = max(highwater - message.offset - 1, 0)
         try:
-            await consumer.commit({TopicPartition(message.topic, message.partition): message.offset + 1})
+            await consumer.commit({partition: message.offset + 1})
         except CommitFailedError:
             # The partition moved to another member during a rebalance; it will redeliver, harmlessly.
             log.info("commit refused after rebalance at %s:%s", message.topic, message.partition)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import tracing
 from shared.service_app import ReadinessCheck, add_operational_routes
@@ -20,29 +20,46 @@ HTTP_LATENCY = Histogram(
 )
 
 
-def _route_template(request: Request) -> str:
-    # The template, not the path, keeps label cardinality bounded (no request ids in labels).
-    route = request.scope.get("route")
-    return getattr(route, "path", "unmatched")
+class ObservabilityMiddleware:
+    """Pure ASGI (no BaseHTTPMiddleware): it sits on every request, so it must cost next to nothing."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope.get("headers", ()):
+            if name == b"traceparent":
+                incoming = tracing.parse_traceparent(value)
+        trace = incoming.child() if incoming else tracing.new_trace()
+        token = tracing.activate(trace)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_trace(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"traceparent", trace.traceparent().encode()))
+                message = {**message, "headers": headers}
+                # The template, not the path, keeps label cardinality bounded (no request ids in labels).
+                route = getattr(scope.get("route"), "path", "unmatched")
+                HTTP_LATENCY.labels(self.service, scope["method"], route).observe(time.perf_counter() - started)
+                HTTP_REQUESTS.labels(self.service, scope["method"], route, str(status)).inc()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_trace)
+        finally:
+            tracing.deactivate(token)
 
 
 def instrument(app: FastAPI, service: str, readiness: ReadinessCheck) -> None:
     """Add /healthz, /readyz, /metrics, and a middleware that traces and measures every request."""
     add_operational_routes(app, readiness)
-
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        context = tracing.parse_traceparent(request.headers.get(tracing.TRACEPARENT_HEADER))
-        token = tracing.activate(context.child() if context else tracing.new_trace())
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        finally:
-            trace = tracing.current()
-            tracing.deactivate(token)
-        route = _route_template(request)
-        HTTP_LATENCY.labels(service, request.method, route).observe(time.perf_counter() - started)
-        HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
-        if trace is not None:
-            response.headers[tracing.TRACEPARENT_HEADER] = trace.traceparent()
-        return response
+    app.add_middleware(ObservabilityMiddleware, service=service)

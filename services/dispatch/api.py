@@ -23,14 +23,15 @@ from services.dispatch.repository import (
 from services.dispatch.settings import DispatchEngineSettings
 from shared.api_keys import ApiKeyRepository
 from shared.consumer_loop import ConsumerStats, consume_forever
+from shared.http_observability import instrument
 from shared.kafka import EventPublisher, ensure_topics, manual_commit_consumer
 from shared.mongo import connect, database, ping
-from shared.service_app import add_operational_routes
 
 log = logging.getLogger(__name__)
 EVENTS_HANDLED = Gauge("dispatch_events_handled", "Request events handled since start")
 EVENTS_DEAD_LETTERED = Gauge("dispatch_events_dead_lettered", "Request events sent to the dead-letter topic")
 TIMERS_FIRED = Gauge("dispatch_timers_fired", "Timers fired by this replica since start")
+CONSUMER_LAG = Gauge("dispatch_consumer_lag", "Request events not yet handled on this replica's partitions")
 
 
 def create_app(settings: DispatchEngineSettings | None = None) -> FastAPI:
@@ -51,6 +52,7 @@ def create_app(settings: DispatchEngineSettings | None = None) -> FastAPI:
     EVENTS_HANDLED.set_function(lambda: stats.handled)
     EVENTS_DEAD_LETTERED.set_function(lambda: stats.dead_lettered)
     TIMERS_FIRED.set_function(lambda: router.timers_fired)
+    CONSUMER_LAG.set_function(lambda: stats.lag)
 
     tasks: list[asyncio.Task[None]] = []
 
@@ -94,6 +96,6 @@ def create_app(settings: DispatchEngineSettings | None = None) -> FastAPI:
     async def readiness() -> dict[str, bool]:
         return {"database": await ping(db), "consumer": bool(tasks) and not any(task.done() for task in tasks)}
 
-    add_operational_routes(app, readiness)
+    instrument(app, "dispatch", readiness)
     add_audit_routes(app, AuditContext(ctx.requests, ctx.volunteers, ApiKeyRepository(db)))
     return app

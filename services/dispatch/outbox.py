@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from prometheus_client import Counter
+
 from services.dispatch.repository import RequestRepository, TimerRepository, VolunteerRepository
 from shared.contracts import EventEnvelope
 from shared.kafka import EventPublisher
 from shared.mongo import Document
 
 VolunteerFreed = Callable[[str], Awaitable[None]]
+# SLA warnings, breaches and escalations are counted here too: alert on their rate.
+STATUS_EVENTS_PUBLISHED = Counter(
+    "dispatch_status_events_published_total", "Status events published (republished ones included)", ["type"]
+)
 
 
 async def flush(
@@ -37,6 +43,7 @@ async def flush(
     freed = [v for v in releases if await volunteers.release(v, document["_id"])]
     for raw in events:
         await publisher.publish(topic, EventEnvelope.model_validate(raw))
+        STATUS_EVENTS_PUBLISHED.labels(raw["type"]).inc()
     await requests.clear_side_effects(
         document["_id"],
         event_ids={raw["id"] for raw in events},

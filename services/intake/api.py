@@ -21,9 +21,9 @@ from services.intake.routes.reference import router as reference_router
 from services.intake.routes.requests import router as requests_router
 from services.intake.settings import ApiLimits
 from shared.api_keys import ApiKeyRepository
+from shared.http_observability import instrument
 from shared.kafka import EventPublisher, ensure_topics
 from shared.mongo import connect, database, ping
-from shared.service_app import add_operational_routes
 from shared.settings import IntakeSettings
 
 log = logging.getLogger(__name__)
@@ -92,5 +92,5 @@ def create_app(settings: IntakeSettings | None = None, limits: ApiLimits | None 
     async def readiness() -> dict[str, bool]:
         return {"database": await ping(db)}
 
-    add_operational_routes(app, readiness)
+    instrument(app, "intake", readiness)
     return app

@@ -49,12 +49,13 @@ from services.notify.webhooks import WebhookWorker, check_target
 from shared.api_keys import ApiKeyRepository, Role
 from shared.consumer_loop import ConsumerStats, consume_forever
 from shared.contracts import EventEnvelope
+from shared.http_observability import instrument
 from shared.kafka import EventPublisher, ensure_topics, manual_commit_consumer
 from shared.mongo import Document, connect, database, ping
-from shared.service_app import add_operational_routes
 
 log = logging.getLogger(__name__)
 OPEN_STREAMS = Gauge("notify_open_streams", "Open SSE and WebSocket streams on this replica")
+CONSUMER_LAG = Gauge("notify_consumer_lag", "Status events not yet stored by this replica")
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 RequestId = Annotated[str, Path(min_length=1, max_length=100)]
 DistrictId = Annotated[str, Path(min_length=1, max_length=63)]
@@ -95,6 +96,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     OPEN_STREAMS.set_function(lambda: hub.connections)
     publisher = EventPublisher(settings.kafka_bootstrap, settings.kafka_timeout_seconds)
     stats = ConsumerStats()
+    CONSUMER_LAG.set_function(lambda: stats.lag)
     tasks: list[asyncio.Task[None]] = []
     worker_box: list[WebhookWorker] = []
 
@@ -490,5 +492,5 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     async def readiness() -> dict[str, bool]:
         return {"database": await ping(db), "consumer": bool(tasks) and not any(task.done() for task in tasks)}
 
-    add_operational_routes(app, readiness)
+    instrument(app, "notify", readiness)
     return app
