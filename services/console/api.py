@@ -239,7 +239,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         except Exception:  # the board must still show what it can when Kafka is down
             lag, dead_letters = [], None
             services["kafka"] = False
-        parked = await repository.count("webhook_deliveries", {"district_id": district_id, "status": "parked"})
+        parked = await repository.count("webhook_deliveries", {"district_id": district_id, "state": "parked"})
         return {"services": services, "consumer_lag": lag, "dead_letters": dead_letters, "parked_webhooks": parked}
 
     async def readiness() -> dict[str, bool]:
