@@ -14,11 +14,17 @@ if [ ! -s "$KEYS" ]; then
 fi
 # shellcheck disable=SC1090
 source "$KEYS"
-read -r request_id token < <("$VENV/bin/python" - <<'PY'
+# Intake scopes an Idempotency-Key by the caller's key id, so the request id is known in advance.
+read -r request_id token < <(CLIENT_KEY="$CLIENT_KEY" "$VENV/bin/python" - <<'PY'
+import os
+
+from shared.api_keys import split_key
 from shared.request_ids import access_token, mint_request_id
 from shared.settings import PlatformSettings
+
 key = PlatformSettings().id_signing_key.get_secret_value().encode()
-request_id = mint_request_id(key, "chengzhong", "demo-1")
+key_id, _ = split_key(os.environ["CLIENT_KEY"]) or ("", "")
+request_id = mint_request_id(key, "chengzhong", f"{key_id}|demo-1")
 print(request_id, access_token(key, request_id))
 PY
 )
