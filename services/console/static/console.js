@@ -36,7 +36,7 @@ const I18N = {
 };
 
 const state = { lang: localStorage.getItem("console.lang") || "zh", key: sessionStorage.getItem("console.key"),
-  board: null, selected: null, tab: "board", boardSignature: "" };
+  board: null, selected: null, tab: "board", boardSignature: "", district: null };
 const $ = (selector) => document.querySelector(selector);
 const t = (name) => I18N[state.lang][name] ?? I18N.zh[name] ?? name;
 const statusName = (s) => (state.lang === "zh" ? I18N.zh.statuses[s] : null) || s || "";
@@ -61,11 +61,17 @@ async function api(path, options = {}) {
   return body;
 }
 
+function renderDistrict() {
+  const d = state.district;
+  if (d) $("#district").textContent = state.lang === "zh" ? d.name_zh || d.district_id : d.name_en || d.district_id;
+}
+
 function applyLanguage() {
   document.documentElement.lang = state.lang;
   document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
   document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
   $("#lang").textContent = state.lang === "zh" ? "English" : "中文";
+  renderDistrict();
   if (state.board) renderBoard(state.board);
   if (state.selected) showDetail(state.selected, false).catch(() => {});
 }
@@ -159,11 +165,13 @@ async function showDetail(requestId, scroll = true) {
   }));
   $("#decisions").replaceChildren(...(r.decisions || []).map((decision) => {
     const block = text("details", "");
+    const chosen = decision.chosen_volunteer_id || (decision.offered || []).join(", ") || t("none");
     block.append(text("summary", `${decision.kind || "match"} · ${levelName(decision.level)} · ${t("chosen")}: ${
-      decision.chosen ?? t("none")} ${decision.reason ? "— " + decision.reason : ""}`));
+      chosen} — ${decision.reason || ""} ${decision.actor ? "(" + decision.actor + ")" : ""}`));
     const list = text("ol", "");
-    for (const c of decision.candidates || []) {
-      list.append(text("li", `${c.volunteer_id || c.id || ""} ${c.reason || c.explanation || ""}`));
+    for (const c of decision.candidates || []) list.append(text("li", `${c.volunteer_id}: ${c.explanation || ""}`));
+    for (const e of decision.excluded || []) {
+      list.append(text("li", `✗ ${e.volunteer_id}: ${e.explanation || (e.codes || []).join(", ")}`, { class: "excluded" }));
     }
     block.append(list);
     return block;
@@ -256,9 +264,8 @@ function showTab(name) {
 }
 
 async function start() {
-  const me = await api("/console/api/me");
-  const d = me.district;
-  $("#district").textContent = `${state.lang === "zh" ? d.name_zh || d.district_id : d.name_en || d.district_id}`;
+  state.district = (await api("/console/api/me")).district;
+  renderDistrict();
   $("#login").hidden = true;
   $("#app").hidden = false;
   $("#tabs").hidden = false;

@@ -119,7 +119,16 @@ async def test_operator_sees_a_new_request_live_and_reassigns_it(
     await expect(page.locator("#action-result")).to_have_text("已提交")
 
     await expect(timeline).not_to_have_count(entries_before, timeout=20_000)
+    await expect(page.locator("#decisions summary").first).to_contain_text("match")
     await page.get_by_test_id("lang").click()
-    await expect(page.get_by_test_id("district")).to_be_visible()
+    await expect(page.get_by_test_id("district")).to_have_text("Chengzhong District")
     await page.screenshot(path=str(service_logs / "console.png"), full_page=True)
+
+    await page.locator('#tabs button[data-tab="rates"]').click()
+    await expect(page.get_by_test_id("rates").locator("th").first).to_be_visible()
+    await page.locator('#tabs button[data-tab="health"]').click()
+    await expect(page.locator("#services .chip").first).to_be_visible(timeout=15_000)
+    await expect(page.locator("#lag")).to_contain_text(".dispatch")
+    await expect(page.locator("#lag")).to_contain_text(".notify-")
+    await page.screenshot(path=str(service_logs / "console-health.png"), full_page=True)
     await page.close()

@@ -1,0 +1,117 @@
+"""The console's API on the real database: the rates for a known data set, CSV, health, tenancy."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.console.api import create_app
+from services.console.settings import ConsoleSettings
+from shared.api_keys import ApiKeyRepository, Role
+from shared.mongo import Document
+from tests.unit.console.test_rates import DATA, WINDOW
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+async def district(db: AsyncDatabase[Document]) -> AsyncIterator[str]:
+    """A district of its own holding exactly the hand-computed data set of the unit tests."""
+    district_id = f"rates-{uuid.uuid4().hex[:8]}"
+    await db.districts.insert_one({"_id": district_id, "name_zh": "测试区", "name_en": "Rates district"})
+    documents = [{**d, "_id": uuid.uuid4().hex, "district_id": district_id} for d in DATA]
+    await db.requests.insert_many(documents)
+    yield district_id
+    await db.requests.delete_many({"district_id": district_id})
+
+
+@pytest.fixture(scope="module")
+async def console(platform_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(ConsoleSettings(**platform_env))  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as client:
+        yield client
+
+
+async def key_for(db: AsyncDatabase[Document], district_id: str, role: Role = Role.OPERATOR) -> dict[str, str]:
+    return {"X-API-Key": await ApiKeyRepository(db).create(district_id=district_id, role=role, subject="test")}
+
+
+def window() -> dict[str, str]:
+    return {"start": WINDOW["start"].isoformat(), "end": WINDOW["end"].isoformat()}
+
+
+async def test_rates_per_community_are_the_hand_computed_ones(
+    console: httpx.AsyncClient, db: AsyncDatabase[Document], district: str
+) -> None:
+    response = await console.get(
+        "/console/api/rates", params={"group_by": "community", **window()}, headers=await key_for(db, district)
+    )
+
+    assert response.status_code == 200
+    rows: dict[str, dict[str, Any]] = {row["group"]: row for row in response.json()["rows"]}
+    assert set(rows) == {"a", "b"}
+    a = rows["a"]
+    assert (a["received"], a["response_rate"], a["resolution_rate"]) == (5, 0.8, 0.6)
+    assert a["satisfaction_rate"] == pytest.approx(0.6667)
+    assert a["on_time_closure_rate"] == pytest.approx(0.6667)
+    assert a["redo_rate"] == pytest.approx(0.3333)
+    assert (a["median_minutes_to_assign"], a["median_minutes_to_resolve"]) == (25, 100)
+
+
+async def test_rates_export_as_csv(console: httpx.AsyncClient, db: AsyncDatabase[Document], district: str) -> None:
+    response = await console.get(
+        "/console/api/rates",
+        params={"group_by": "district", "format": "csv", **window()},
+        headers=await key_for(db, district),
+    )
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    (row,) = list(csv.DictReader(io.StringIO(response.text)))
+    assert row["group"] == district and row["received"] == "6"
+
+
+async def test_another_districts_operator_sees_none_of_it(
+    console: httpx.AsyncClient, db: AsyncDatabase[Document], district: str
+) -> None:
+    other = await key_for(db, "chengzhong")
+    rates = await console.get("/console/api/rates", params={"group_by": "community", **window()}, headers=other)
+    board = await console.get("/console/api/board", headers=other)
+    some_request = await db.requests.find_one({"district_id": district})
+    assert some_request is not None
+    detail = await console.get(f"/console/api/requests/{some_request['_id']}", headers=other)
+
+    assert {row["group"] for row in rates.json()["rows"]}.isdisjoint({"a", "b"})
+    assert all(r["request_id"] != some_request["_id"] for r in board.json()["requests"])
+    assert detail.status_code == 404
+    assert detail.headers["content-type"] == "application/problem+json"
+
+
+async def test_keys_without_console_rights_are_refused(
+    console: httpx.AsyncClient, db: AsyncDatabase[Document], district: str
+) -> None:
+    volunteer = await key_for(db, district, Role.VOLUNTEER)
+
+    assert (await console.get("/console/api/board")).status_code == 401
+    assert (await console.get("/console/api/board", headers={"X-API-Key": "gsp_nope"})).status_code == 401
+    assert (await console.get("/console/api/board", headers=volunteer)).status_code == 403
+
+
+async def test_health_reports_lag_dead_letters_and_parked_webhooks(
+    console: httpx.AsyncClient, db: AsyncDatabase[Document], district: str
+) -> None:
+    response = await console.get("/console/api/health", headers=await key_for(db, district))
+
+    body = response.json()
+    assert response.status_code == 200
+    assert body["services"]["console"] is True
+    assert isinstance(body["dead_letters"], int)
+    assert body["parked_webhooks"] == 0
+    assert isinstance(body["consumer_lag"], list)
