@@ -55,6 +55,7 @@ from shared.mongo import Document, connect, database, ping
 
 log = logging.getLogger(__name__)
 OPEN_STREAMS = Gauge("notify_open_streams", "Open SSE and WebSocket streams on this replica")
+STREAM_REPLAYS = Gauge("notify_stream_replays", "Streams waiting for or reading their history on this replica")
 CONSUMER_LAG = Gauge("notify_consumer_lag", "Status events not yet stored by this replica")
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 RequestId = Annotated[str, Path(min_length=1, max_length=100)]
@@ -94,6 +95,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     notifier = PushNotifier(db, preferences, gateway_for(settings.sms_gateway))
     hub = FeedHub(events, gap_timeout=settings.gap_timeout_seconds, poll_seconds=settings.poll_seconds)
     OPEN_STREAMS.set_function(lambda: hub.connections)
+    STREAM_REPLAYS.set_function(lambda: hub.replaying)
     publisher = EventPublisher(settings.kafka_bootstrap, settings.kafka_timeout_seconds)
     stats = ConsumerStats()
     CONSUMER_LAG.set_function(lambda: stats.lag)

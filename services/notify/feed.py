@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from services.notify.domain.audiences import DistrictScope, RequestScope, Scope, VolunteerScope, matches
@@ -21,6 +22,11 @@ from services.notify.repository import StatusEventRepository, StoredEvent, store
 
 log = logging.getLogger(__name__)
 GAP_RECHECK_SECONDS = 0.05
+# Streams reading their history (and the district's bounds) at the same time. A reconnect storm opens
+# thousands at once; unbounded, their reads fill the database pool and the consumer's writes queue behind
+# them, so live events stall for everyone (seconds at 10k streams). Waiting streams already get live events
+# queued. The default pool has 100 connections: this leaves room for the consumer and the feeds.
+REPLAY_CONCURRENCY = 32
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,17 @@ class FeedHub:
         self._poll_seconds = poll_seconds
         self._feeds: dict[str, DistrictFeed] = {}
         self._starting: dict[str, asyncio.Task[DistrictFeed]] = {}
+        self._replay_slots = asyncio.Semaphore(REPLAY_CONCURRENCY)
+        self.replaying = 0  # streams waiting for or reading their history
+
+    @contextlib.asynccontextmanager
+    async def replay_slot(self) -> AsyncIterator[None]:
+        self.replaying += 1
+        try:
+            async with self._replay_slots:
+                yield
+        finally:
+            self.replaying -= 1
 
     async def feed(self, district_id: str) -> DistrictFeed:
         feed = self._feeds.get(district_id)

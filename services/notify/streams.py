@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -64,29 +65,40 @@ async def stream_items(
     cursor: int | None,
     heartbeat_seconds: float,
     queue_size: int,
-) -> AsyncIterator[StreamItem]:
+) -> AsyncGenerator[StreamItem, None]:
     feed = await hub.feed(district_id)
     subscription = Subscription(scope, queue_size)
     watermark = feed.subscribe(subscription)
     try:
-        floor, head = await repository.bounds(district_id)
-        plan = plan_resume(cursor, floor=floor, head=max(head, watermark))
+        async with hub.replay_slot():
+            floor, head = await repository.bounds(district_id)
+            plan = plan_resume(cursor, floor=floor, head=max(head, watermark))
+            history = []
+            if plan.decision is not ResumeDecision.RESET and plan.after < watermark:
+                history = await repository.history(district_id, scope, after=plan.after, upto=watermark)
         if plan.decision is ResumeDecision.RESET:
             last = watermark
             yield StreamItem(ItemKind.RESET, position=last)
         else:
             last = max(plan.after, watermark)
-            for event in await repository.history(district_id, scope, after=plan.after, upto=watermark):
+            for event in history:
                 yield StreamItem(ItemKind.EVENT, event.position, render(event))
+        # Streams opened in a burst (a reconnect storm, a restart) would otherwise all heartbeat in the
+        # same instant, every period: the first one comes at a random point of the second half.
+        idle_limit = heartbeat_seconds * random.uniform(0.5, 1.0)
         while True:
             if subscription.overflowed:
                 yield StreamItem(ItemKind.OVERFLOW, position=last)
                 return
             try:
-                live = await asyncio.wait_for(subscription.queue.get(), heartbeat_seconds)
-            except TimeoutError:
-                yield StreamItem(ItemKind.HEARTBEAT)
-                continue
+                live = subscription.queue.get_nowait()  # a backlog costs no timer and no task per item
+            except asyncio.QueueEmpty:
+                try:
+                    live = await asyncio.wait_for(subscription.queue.get(), idle_limit)
+                except TimeoutError:
+                    idle_limit = heartbeat_seconds
+                    yield StreamItem(ItemKind.HEARTBEAT)
+                    continue
             if live.position <= last:
                 continue
             last = live.position

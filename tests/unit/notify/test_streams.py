@@ -6,9 +6,9 @@ import asyncio
 import json
 
 from services.notify.domain.audiences import RequestScope
-from services.notify.feed import Subscription, render
+from services.notify.feed import REPLAY_CONCURRENCY, FeedHub, Subscription, render
 from services.notify.repository import StoredEvent
-from services.notify.streams import ItemKind, StreamItem
+from services.notify.streams import ItemKind, StreamItem, stream_items
 
 
 def stored(position: int) -> StoredEvent:
@@ -44,3 +44,54 @@ def test_overflow_and_reset_carry_the_resume_pointer() -> None:
     assert json.loads(overflow.ws())["data"]["resume_after"] == 41
     assert "reload" in json.loads(reset.ws())["data"]["reason"]
     assert StreamItem(ItemKind.HEARTBEAT).sse() == ": heartbeat\n\n"
+
+
+class SlowHistory:
+    """Just enough of StatusEventRepository for a feed and streams; history reads take a while."""
+
+    def __init__(self) -> None:
+        self.reading = 0
+        self.most = 0
+
+    async def settled_start(self, district_id: str, settle_seconds: float) -> int:
+        return 0
+
+    async def after(self, district_id: str, position: int, limit: int = 500) -> list[dict[str, object]]:
+        return []
+
+    async def bounds(self, district_id: str) -> tuple[int, int]:
+        return 0, 0
+
+    async def history(self, district_id: str, scope: object, *, after: int, upto: int) -> list[StoredEvent]:
+        self.reading += 1
+        self.most = max(self.most, self.reading)
+        await asyncio.sleep(0.01)
+        self.reading -= 1
+        return []
+
+
+async def test_a_reconnect_storm_reads_history_a_few_streams_at_a_time() -> None:
+    repository = SlowHistory()
+    hub = FeedHub(repository, gap_timeout=1.0, poll_seconds=60.0)  # type: ignore[arg-type]
+    feed = await hub.feed("d1")
+    feed.watermark = 5  # there is history to read
+    streams = [
+        stream_items(
+            hub=hub,
+            repository=repository,  # type: ignore[arg-type]
+            district_id="d1",
+            scope=RequestScope(f"r{n}"),
+            cursor=None,
+            heartbeat_seconds=0.05,
+            queue_size=8,
+        )
+        for n in range(REPLAY_CONCURRENCY * 3)
+    ]
+    first = await asyncio.gather(*(anext(stream) for stream in streams))  # history read, then a heartbeat
+
+    assert {item.kind for item in first} == {ItemKind.HEARTBEAT}
+    assert repository.most == REPLAY_CONCURRENCY
+    assert hub.replaying == 0 and feed.connections == len(streams)
+    await asyncio.gather(*(stream.aclose() for stream in streams))
+    assert feed.connections == 0
+    await hub.close()
