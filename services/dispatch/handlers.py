@@ -312,10 +312,12 @@ async def _change(
 
 
 async def handle_submitted(ctx: Dispatch, envelope: EventEnvelope, data: RequestSubmittedV1, now: datetime) -> Document:
-    """Create the request and start matching it, or return the stored one when this is a redelivery."""
-    existing = await ctx.requests.get(envelope.request_id)
-    if existing is not None:
-        return existing
+    """Create the request and start matching it, or return the stored one when this is a redelivery.
+
+    No read before the insert: looking up a new id is a miss, which on FerretDB v1 reads every request
+    ever stored. The match only reads, so a redelivery costs one match and a failed insert (the
+    duplicate `_id`), then returns what is stored.
+    """
     grid = await ctx.reference.grid(envelope.district_id, data.grid_id) or {}
     community_id = data.community_id or grid.get("community_id")
     menu_item = (
@@ -383,7 +385,7 @@ async def handle_submitted(ctx: Dispatch, envelope: EventEnvelope, data: Request
     document["resolve_due_at"] = (document.get("clocks") or {}).get("resolve")
     work.finish(envelope.id)
     if not await ctx.requests.create(document):
-        # Another replica created it between our read and our insert; theirs is the truth.
+        # A redelivery, or another replica created it first: the stored one is the truth.
         stored = await ctx.requests.get(envelope.request_id)
         assert stored is not None
         return stored

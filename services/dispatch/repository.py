@@ -15,10 +15,17 @@ exclusive write here is guarded by an insert-claimed document (`Claims`):
 
 A claim whose holder died is taken over once it is older than its lease and what it guarded has not
 moved on, by inserting a takeover claim next to it (see `Claims`).
+
+Filters on the hot paths are exactly `{_id: x}`: FerretDB v1 (SQLite) pushes only that filter down to
+SQL and runs any other one (an extra field, a sort, a limit) in Go over every document of the
+collection. So reads by id fetch `{_id}` and check the rest (the district, the version, a token) in
+Python; a document of another district is treated as missing. The version-checked writes are guarded
+by their claim instead of a `version` filter (see `RequestRepository._transition`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -30,7 +37,7 @@ from typing import Any, Final
 from pymongo import ASCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from services.dispatch.domain.states import EscalationLevel
 from shared.mongo import Document
@@ -61,6 +68,18 @@ def _utcnow() -> datetime:
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _in_district(document: Document | None, district_id: str) -> Document | None:
+    """Tenancy for reads by `_id`: a document of another district is as good as missing."""
+    return document if document is not None and document.get("district_id") == district_id else None
+
+
+def _has_all(document: Document, field: str, wanted: Iterable[str]) -> bool:
+    """`{field: {$all: wanted}}` in Python (an array holding every value, or a scalar equal to the only one)."""
+    value = document.get(field)
+    held = set(value) if isinstance(value, list) else {value}
+    return held.issuperset(wanted)
 
 
 @dataclass(frozen=True)
@@ -155,7 +174,7 @@ class RequestRepository:
         return await self._requests.find_one({"_id": request_id})
 
     async def get_in_district(self, district_id: str, request_id: str) -> Document | None:
-        return await self._requests.find_one({"_id": request_id, "district_id": district_id})
+        return _in_district(await self._requests.find_one({"_id": request_id}), district_id)
 
     async def create(self, document: Document) -> bool:
         """Insert a new request; False when it already exists (a redelivery or a retried submit)."""
@@ -171,7 +190,7 @@ class RequestRepository:
 
         async def replace() -> bool:
             replacement = {**document, "version": expected + 1}
-            result = await self._requests.replace_one({"_id": document["_id"], "version": expected}, replacement)
+            result = await self._requests.replace_one({"_id": document["_id"]}, replacement)
             return result.matched_count == 1
 
         if await self._transition(document["_id"], expected, replace):
@@ -197,12 +216,12 @@ class RequestRepository:
                     "releases_pending": release,
                     "outbox_pending": bool(outbox or timers or release),
                 },
-                "$inc": {"version": 1},
             }
             version = document["version"]
+            update["$set"]["version"] = version + 1
 
-            async def clear(version: int = version, update: dict[str, Any] = update) -> bool:
-                result = await self._requests.update_one({"_id": request_id, "version": version}, update)
+            async def clear(update: dict[str, Any] = update) -> bool:
+                result = await self._requests.update_one({"_id": request_id}, update)
                 return result.matched_count == 1
 
             if await self._transition(request_id, version, clear):
@@ -212,28 +231,63 @@ class RequestRepository:
     async def _transition(self, request_id: str, expected: int, write: Callable[[], Awaitable[bool]]) -> bool:
         """Write version `expected + 1` of the request under an exclusive claim; False on any conflict.
 
-        The claim makes the writer the only one allowed to move the request from `expected`; the write
-        keeps its `version` filter, which turns away a writer whose read was already stale (it may claim a
-        version whose claims were cleared, but the document has moved past it, and its write is sent only
-        after that move).
+        The claim `<request>@<expected + 1>` makes the writer the only one allowed to move the request from
+        `expected`, so `write` filters on `_id` alone (a `version` filter is never pushed down on FerretDB v1:
+        every request ever stored would be read). The claim alone does not turn away a writer whose read was
+        already stale: once the request has moved on, the claims of past versions are removed, so such a
+        writer may claim one of them again. Hence the version is read back by `_id` *after* the claim: a
+        past version's claim is removed only after the write that moved the request past it, so whoever
+        claims it afterwards reads the newer version here and gives up (removing its useless claim). Between
+        this read and the write nobody else can move the request from `expected`: that needs this claim, or
+        taking it over after the lease, which `expired` guards against as before.
         """
+        key = f"{request_id}@{expected + 1}"
         claim = await self._claims.take(
-            f"{request_id}@{expected + 1}",
+            key,
             lambda: self._at_version(request_id, expected),
             request_id=request_id,
             version=expected + 1,
         )
-        if claim is None or self._claims.expired(claim):
+        if claim is None:
             return False
-        if not await write():
-            return False  # the request had moved on: our read was stale (the claim is cleared later)
-        # Housekeeping: claims of this and older versions guard nothing any more; the new version's claim
-        # stays until the next transition, one small document per request.
-        await self._claims.collection.delete_many({"request_id": request_id, "version": {"$lte": expected}})
+        claims = self._claims.collection
+        if await self._version(request_id) != expected:
+            # Our read was stale and the request has moved past `expected`: this claim guards nothing.
+            await claims.delete_one({"_id": claim.id})
+            return False
+        if claim.id != key:
+            # A takeover (`<key>~k`): note it on the dead claim, so that whoever removes that one (the next
+            # transition) removes ours too. Noted before writing, so it is there once the version is.
+            await claims.update_one({"_id": key}, {"$max": {"takeovers": int(claim.id[len(key) + 1 :])}})
+        if self._claims.expired(claim) or not await write():
+            return False
+        if expected > 1:
+            await self._clear_claims(request_id, expected)
         return True
 
+    async def _clear_claims(self, request_id: str, expected: int) -> None:
+        """Housekeeping after writing `expected + 1`: the claims that wrote `expected` guard nothing any more.
+
+        The new version's claim stays until the next transition, one small document per request. Removal is
+        by `_id` (`<request>@<expected>`, and `…~1`..`~k` when it notes k takeovers). Only when that claim
+        is missing (removed by hand, or written before claims were noted) are the request's claims looked
+        up by `request_id`, which is a scan on FerretDB. Version 1 is inserted, never claimed.
+        """
+        claims = self._claims.collection
+        key = f"{request_id}@{expected}"
+        previous = await claims.find_one_and_delete({"_id": key})
+        if previous is None:
+            await claims.delete_many({"request_id": request_id, "version": {"$lte": expected}})
+            return
+        for k in range(1, int(previous.get("takeovers", 0)) + 1):
+            await claims.delete_one({"_id": f"{key}~{k}"})
+
+    async def _version(self, request_id: str) -> int | None:
+        document = await self._requests.find_one({"_id": request_id}, {"version": 1})
+        return None if document is None else int(document["version"])
+
     async def _at_version(self, request_id: str, version: int) -> bool:
-        return await self._requests.find_one({"_id": request_id, "version": version}, {"_id": 1}) is not None
+        return await self._version(request_id) == version
 
     async def with_pending_outbox(self, older_than: datetime, limit: int = 100) -> list[Document]:
         cursor = self._requests.find({"outbox_pending": True, "updated_at": {"$lt": older_than}}).limit(limit)
@@ -282,13 +336,28 @@ class VolunteerRepository:
         self._releases.lease = lease
 
     async def ensure_indexes(self) -> None:
+        # `_id` last: the candidate sort `(open_assignments, last_assigned_at, _id)` is then served by the
+        # index on MongoDB instead of sorting every matching volunteer of the area in memory.
         load = [("active", ASCENDING), ("open_assignments", ASCENDING), ("last_assigned_at", ASCENDING)]
         for field in ("grid_id", "community_id", "street_office_id"):
-            await self._volunteers.create_index([("district_id", ASCENDING), (field, ASCENDING), *load])
-        await self._volunteers.create_index([("district_id", ASCENDING), *load])
+            keys = [("district_id", ASCENDING), (field, ASCENDING), *load]
+            await self._volunteers.create_index([*keys, ("_id", ASCENDING)])
+            await self._drop_index(keys)
+        keys = [("district_id", ASCENDING), *load]
+        await self._volunteers.create_index([*keys, ("_id", ASCENDING)])
+        await self._drop_index(keys)
         await self._slots.create_index([("volunteer_id", ASCENDING), ("request_id", ASCENDING)])
         if adopted := await self.adopt_counted_assignments():
             log.info("gave slots to %d assignments counted before volunteer slots", adopted)
+
+    async def _drop_index(self, keys: list[tuple[str, int]]) -> None:
+        """Drop an index created by an earlier version (now a prefix of the one with `_id`), if present."""
+        name = "_".join(f"{field}_{direction}" for field, direction in keys)
+        if name in await self._volunteers.index_information():
+            try:
+                await self._volunteers.drop_index(name)
+            except OperationFailure:  # another replica dropped it first
+                log.debug("index %s already dropped", name)
 
     async def candidates(
         self,
@@ -323,17 +392,24 @@ class VolunteerRepository:
             async for document in self._volunteers.find(q).sort(order).limit(limit):
                 found.setdefault(document["_id"], document)
         if linked_heart_id and linked_heart_id not in found:
-            linked = await self._volunteers.find_one({**query, "_id": linked_heart_id})
-            if linked is not None:
+            # By `_id` alone (pushed down on FerretDB), the rest of the query checked here.
+            linked = _in_district(await self._volunteers.find_one({"_id": linked_heart_id}), district_id)
+            if (
+                linked is not None
+                and linked.get("active") is True
+                and (field is None or linked.get(field) == area_id)
+                and _has_all(linked, "skills", skills)
+            ):
                 found[linked["_id"]] = linked
         return list(found.values())
 
     async def by_ids(self, district_id: str, volunteer_ids: Iterable[str]) -> dict[str, Document]:
+        """The volunteers of the district among `volunteer_ids`, each read by `_id` (an `$in` is a scan on FerretDB)."""
         ids = sorted(set(volunteer_ids))
-        if not ids:
-            return {}
-        cursor = self._volunteers.find({"district_id": district_id, "_id": {"$in": ids}})
-        return {document["_id"]: document async for document in cursor}
+        read = await asyncio.gather(*(self._volunteers.find_one({"_id": volunteer_id}) for volunteer_id in ids))
+        return {
+            document["_id"]: document for document in read if document and document.get("district_id") == district_id
+        }
 
     async def reserve(self, district_id: str, volunteer_id: str, request_id: str, at: datetime) -> bool:
         """Count `request_id` against the volunteer's capacity unless full; True also when already counted.
@@ -343,7 +419,7 @@ class VolunteerRepository:
         same request racing may both take one; the extra is given back at once (the lowest slot stays).
         A capacity lowered below the slots held refuses new reserves until enough are released.
         """
-        volunteer = await self._volunteers.find_one({"_id": volunteer_id, "district_id": district_id})
+        volunteer = _in_district(await self._volunteers.find_one({"_id": volunteer_id}), district_id)
         if volunteer is None or not volunteer.get("active", True):
             return False
         held = await self._held(volunteer_id)
@@ -380,7 +456,8 @@ class VolunteerRepository:
         token = slot.get("token", "")
 
         async def still_held() -> bool:
-            return await self._slots.find_one({"_id": slot["_id"], "token": token}, {"_id": 1}) is not None
+            held = await self._slots.find_one({"_id": slot["_id"]}, {"token": 1})
+            return held is not None and held.get("token", "") == token
 
         claim = await self._releases.take(f"{slot['_id']}/{token}", still_held, volunteer_id=slot["volunteer_id"])
         if claim is None or self._releases.expired(claim):
@@ -479,12 +556,14 @@ class ReferenceRepository:
         self._db = db
 
     async def grid(self, district_id: str, grid_id: str) -> Document | None:
-        return await self._db.grids.find_one({"_id": grid_id, "district_id": district_id})
+        return _in_district(await self._db.grids.find_one({"_id": grid_id}), district_id)
 
     async def menu_item(self, district_id: str, community_id: str, code: str) -> Document | None:
-        return await self._db.menu_items.find_one(
-            {"district_id": district_id, "community_id": community_id, "code": code}
-        )
+        """A community's item: `_id` is `<community_id>:<code>` wherever menu items are written."""
+        item = _in_district(await self._db.menu_items.find_one({"_id": f"{community_id}:{code}"}), district_id)
+        if item is None or item.get("community_id") != community_id or item.get("code") != code:
+            return None
+        return item
 
     async def responsible(self, district_id: str, level: EscalationLevel, area_id: str | None) -> Document:
         """Who answers for an area: the grid team's captain, the community director, the street office."""
@@ -492,10 +571,10 @@ class ReferenceRepository:
             team = await self._db.teams.find_one({"district_id": district_id, "grid_id": area_id})
             return {"volunteer_id": team.get("captain_volunteer_id")} if team else {}
         if level is EscalationLevel.COMMUNITY and area_id:
-            community = await self._db.communities.find_one({"_id": area_id, "district_id": district_id})
+            community = _in_district(await self._db.communities.find_one({"_id": area_id}), district_id)
             return {"name": community.get("director_name")} if community else {}
         if level is EscalationLevel.STREET and area_id:
-            office = await self._db.street_offices.find_one({"_id": area_id, "district_id": district_id})
+            office = _in_district(await self._db.street_offices.find_one({"_id": area_id}), district_id)
             return {"name": office.get("responsible_name")} if office else {}
         district = await self._db.districts.find_one({"_id": district_id})
         return {"name": district.get("name_zh")} if district else {}
@@ -536,7 +615,9 @@ class TimerRepository:
             epoch = {"_id": timer["_id"], "lease_until": timer["lease_until"]}
 
             async def still_due(epoch: Document = epoch) -> bool:
-                return await self._timers.find_one(epoch, {"_id": 1}) is not None
+                current = await self._timers.find_one({"_id": epoch["_id"]}, {"lease_until": 1})
+                lease_until = None if current is None else current.get("lease_until")
+                return isinstance(lease_until, datetime) and _aware(lease_until) == _aware(epoch["lease_until"])
 
             lease_ms = int(_aware(timer["lease_until"]).timestamp() * 1000)
             claim = await claims.take(f"{timer['_id']}|{lease_ms}", still_due, timer_id=timer["_id"], owner=owner)
@@ -549,8 +630,9 @@ class TimerRepository:
             if not await still_due():
                 await self._claim_docs.delete_one({"_id": claim.id})
                 continue
+            # The epoch's claim makes us its only writer (and `still_due` has just seen it): `{_id}` suffices.
             leased = {"lease_until": now + lease, "claimed_by": owner}
-            await self._timers.update_one(epoch, {"$set": leased})
+            await self._timers.update_one({"_id": timer["_id"]}, {"$set": leased})
             return {**timer, **leased}
         return None
 
