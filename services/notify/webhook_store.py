@@ -7,13 +7,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.mongo import Document
 
 PENDING, DELIVERING, DELIVERED, PARKED = "pending", "delivering", "delivered", "parked"
+# Due deliveries looked at per claim attempt: enough to skip those another replica just won.
+CLAIM_CANDIDATES = 8
 
 
 class WebhookEndpointRepository:
@@ -99,31 +101,36 @@ class DeliveryRepository:
         return True
 
     async def claim(self, *, busy_endpoints: list[str], lease_seconds: float) -> Document | None:
-        """Take one due delivery (or one whose lease expired after a crash) for an endpoint with room."""
+        """Take one due delivery (or one whose lease expired after a crash) for an endpoint with room.
+
+        FerretDB v1 neither makes a conditional update atomic across connections nor keeps concurrent
+        updates of one document from overwriting each other, so a replica must not touch a delivery it
+        has not won: it first inserts a claim named after the delivery's current state (a unique _id, which
+        is atomic on FerretDB and MongoDB alike), and only the winner then writes the delivery.
+        """
         now = datetime.now(UTC)
-        lease = {
-            "$set": {"state": DELIVERING, "lease_until": now + timedelta(seconds=lease_seconds)},
-            "$inc": {"claims": 1},
-        }
         not_busy: dict[str, Any] = {"$nin": busy_endpoints}
         for query in (
             {"state": PENDING, "next_attempt_at": {"$lte": now}, "endpoint_id": not_busy},
             {"state": DELIVERING, "lease_until": {"$lt": now}, "endpoint_id": not_busy},
         ):
-            claimed = await self._deliveries.find_one_and_update(
-                query, lease, sort=[("next_attempt_at", ASCENDING)], return_document=ReturnDocument.AFTER
-            )
-            if claimed is not None and await self._won(claimed):
-                return claimed
+            cursor = self._deliveries.find(query, sort=[("next_attempt_at", ASCENDING)], limit=CLAIM_CANDIDATES)
+            async for candidate in cursor:
+                if await self._won(candidate):
+                    lease_until = now + timedelta(seconds=lease_seconds)
+                    await self._deliveries.update_one(
+                        {"_id": candidate["_id"]}, {"$set": {"state": DELIVERING, "lease_until": lease_until}}
+                    )
+                    return {**candidate, "state": DELIVERING, "lease_until": lease_until}
         return None
 
-    async def _won(self, claimed: Document) -> bool:
-        """Two replicas may both see the same claim (FerretDB's findAndModify is not atomic across
-        connections); inserting the claim's number under a unique _id lets exactly one of them go on."""
+    async def _won(self, candidate: Document) -> bool:
+        """Exactly one replica wins each state of a delivery: the state it was in when it was found."""
+        marker = candidate["lease_until"] if candidate["state"] == DELIVERING else candidate["next_attempt_at"]
+        stamp = marker.isoformat() if isinstance(marker, datetime) else str(marker)
+        claim_id = f"{candidate['_id']}:{candidate['state']}:{candidate.get('attempts', 0)}:{stamp}"
         try:
-            await self._claims.insert_one(
-                {"_id": f"{claimed['_id']}:{claimed.get('claims', 0)}", "created_at": datetime.now(UTC)}
-            )
+            await self._claims.insert_one({"_id": claim_id, "created_at": datetime.now(UTC)})
         except DuplicateKeyError:
             return False
         return True
