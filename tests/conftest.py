@@ -27,16 +27,27 @@ def run_id() -> str:
     return uuid.uuid4().hex[:8]
 
 
-@pytest.fixture(scope="session")
-def platform_env(infrastructure: Infrastructure, run_id: str) -> dict[str, str]:
-    """Environment for services under test: own topic prefix, consumer groups and database."""
+def environment_for(infrastructure: Infrastructure, run_id: str, part: str = "") -> dict[str, str]:
+    """Topic prefix, consumer groups and database of this run (and of a `part` of it that must not share them)."""
     return {
         "KAFKA_BOOTSTRAP": infrastructure.kafka_bootstrap,
         "MONGODB_URI": infrastructure.mongodb_uri,
-        "MONGODB_DATABASE": f"grid_test_{run_id}",
-        "GRID_TOPIC_PREFIX": f"t{run_id}.",
+        "MONGODB_DATABASE": f"grid_test_{run_id}{part}",
+        "GRID_TOPIC_PREFIX": f"t{run_id}{part}.",
         "GRID_ID_SIGNING_KEY": f"test-key-{run_id}",
     }
+
+
+async def demo_database(client: AsyncMongoClient[Document], settings: PlatformSettings) -> AsyncDatabase[Document]:
+    test_db = database(client, settings)
+    await reference_data.load(test_db, reference_data.read_yaml(DEMO_FILE))
+    return test_db
+
+
+@pytest.fixture(scope="session")
+def platform_env(infrastructure: Infrastructure, run_id: str) -> dict[str, str]:
+    """Environment for services under test: own topic prefix, consumer groups and database."""
+    return environment_for(infrastructure, run_id)
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +66,4 @@ async def mongo_client(platform_settings: PlatformSettings) -> AsyncIterator[Asy
 @pytest.fixture(scope="session")
 async def db(mongo_client: AsyncMongoClient[Document], platform_settings: PlatformSettings) -> AsyncDatabase[Document]:
     """The run's database with the demo district loaded."""
-    test_db = database(mongo_client, platform_settings)
-    await reference_data.load(test_db, reference_data.read_yaml(DEMO_FILE))
-    return test_db
+    return await demo_database(mongo_client, platform_settings)
