@@ -24,7 +24,13 @@ from shared.kafka import BrokerUnavailable, EventPublisher
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[EventEnvelope], Awaitable[None]]
-TRANSIENT_ERRORS = (ConnectionFailure, BrokerUnavailable, KafkaError, OSError, TimeoutError)
+
+
+class RetryLater(RuntimeError):
+    """Contention that passes (another writer holds the record for now): retry the same event, never park it."""
+
+
+TRANSIENT_ERRORS = (RetryLater, ConnectionFailure, BrokerUnavailable, KafkaError, OSError, TimeoutError)
 ATTEMPTS_BEFORE_DEAD_LETTER = 3
 
 

@@ -12,20 +12,23 @@ from typing import Annotated, Any
 
 import httpx
 from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi import Path as FastApiPath
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from services.console import actions, kafka_health
+from services.console import kafka_health
+from services.console.intake_gateway import ACTION_PATHS, ActionName, IntakeGateway
 from services.console.rates import GroupBy, compute_rates
 from services.console.repository import ConsoleRepository
 from services.console.settings import ConsoleSettings
 from shared.api_keys import ApiKeyRepository, Principal, Role
 from shared.http_observability import instrument
-from shared.kafka import BrokerUnavailable, EventPublisher
 from shared.mongo import connect, database, ping
 
 STATIC = Path(__file__).parent / "static"
+# Ids are forwarded into intake's paths: one plain segment each, never "." or "..".
+SafeId = Annotated[str, FastApiPath(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.:-]{0,99}$")]
 CONSOLE_ROLES = {Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN}
 
 
@@ -48,12 +51,12 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     db = database(client, settings)
     repository = ConsoleRepository(db)
     keys = ApiKeyRepository(db)
-    publisher = EventPublisher(settings.kafka_bootstrap, settings.kafka_timeout_seconds)
+    intake = IntakeGateway(settings.intake_url)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        await publisher.close()
+        await intake.close()
         await client.close()
 
     app = FastAPI(
@@ -90,7 +93,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         authorization: Annotated[str | None, Header()] = None,
         x_api_key: Annotated[str | None, Header()] = None,
         district: Annotated[str | None, Query(max_length=64, description="platform_admin only")] = None,
-    ) -> tuple[Principal, str]:
+    ) -> tuple[Principal, str, str]:
         plaintext = x_api_key or (authorization or "").removeprefix("Bearer ").strip()
         principal = await keys.authenticate(plaintext) if plaintext else None
         if principal is None:
@@ -100,9 +103,9 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         district_id = principal.district_id or district
         if district_id is None:
             raise _problem(422, "platform_admin keys must choose a district", "district-required")
-        return principal, district_id
+        return principal, district_id, plaintext
 
-    Caller = Annotated[tuple[Principal, str], Depends(operator)]
+    Caller = Annotated[tuple[Principal, str, str], Depends(operator)]
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
@@ -116,7 +119,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
 
     @app.get("/console/api/me")
     async def me(caller: Caller) -> dict[str, Any]:
-        principal, district_id = caller
+        principal, district_id, _ = caller
         district = await repository.district(district_id) or {"_id": district_id}
         return {
             "role": principal.role.value,
@@ -126,7 +129,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
 
     @app.get("/console/api/board")
     async def board(caller: Caller) -> dict[str, Any]:
-        _, district_id = caller
+        _, district_id, _ = caller
         now = datetime.now(UTC)
         requests = [_jsonable(r) for r in await repository.open_requests(district_id)]
         for request in requests:
@@ -147,34 +150,34 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
 
     @app.get("/console/api/requests/{request_id}")
     async def detail(caller: Caller, request_id: str) -> dict[str, Any]:
-        _, district_id = caller
+        _, district_id, _ = caller
         document = await repository.request(district_id, request_id)
         if document is None:
             raise _problem(404, f"no request {request_id!r} in this district", "not-found")
         return _jsonable(document)
 
     @app.post("/console/api/requests/{request_id}/actions/{action}", status_code=202)
-    async def act(
-        caller: Caller, request_id: str, action: actions.ActionName, body: actions.ActionBody
-    ) -> dict[str, str]:
-        principal, district_id = caller
-        if await repository.request(district_id, request_id) is None:
-            raise _problem(404, f"no request {request_id!r} in this district", "not-found")
-        if action == "reassign" and not body.volunteer_id:
-            raise _problem(422, "reassign needs volunteer_id", "validation")
-        try:
-            event = await actions.publish_action(
-                publisher=publisher,
-                topics=topics,
-                principal=principal,
-                district_id=district_id,
-                request_id=request_id,
-                action=action,
-                body=body,
-            )
-        except BrokerUnavailable as exc:
-            raise _problem(503, f"not accepted, try again: {exc}", "broker-unavailable") from exc
-        return {"command_id": event.id, "type": event.type, "status": "accepted"}
+    async def act(caller: Caller, request_id: SafeId, action: ActionName, body: dict[str, Any]) -> Response:
+        """Reassign, escalate, close, cancel or change priority: intake validates and publishes the command."""
+        _, district_id, key = caller
+        path = f"/v1/districts/{district_id}/requests/{request_id}/{ACTION_PATHS[action]}"
+        return await intake.forward("POST", path, api_key=key, body=body)
+
+    @app.post("/console/api/requests", status_code=202)
+    async def submit(caller: Caller, body: dict[str, Any]) -> Response:
+        """File a request on a resident's behalf (a phone number is enough), through intake."""
+        _, district_id, key = caller
+        return await intake.forward("POST", f"/v1/districts/{district_id}/requests", api_key=key, body=body)
+
+    @app.get("/console/api/directory")
+    async def directory(caller: Caller) -> Response:
+        _, district_id, key = caller
+        return await intake.forward("GET", f"/v1/districts/{district_id}/directory", api_key=key)
+
+    @app.get("/console/api/grids/{grid_id}/menu")
+    async def grid_menu(caller: Caller, grid_id: SafeId) -> Response:
+        _, district_id, key = caller
+        return await intake.forward("GET", f"/v1/districts/{district_id}/grids/{grid_id}/menu", api_key=key)
 
     @app.get("/console/api/rates", response_model=None)
     async def rates(
@@ -184,7 +187,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         end: datetime | None = None,
         format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
     ) -> Response | dict[str, Any]:
-        _, district_id = caller
+        _, district_id, _ = caller
         end = end or datetime.now(UTC)
         start = start or end - timedelta(days=30)
         if start.tzinfo is None or end.tzinfo is None:
@@ -215,7 +218,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
 
     @app.get("/console/api/health")
     async def health(caller: Caller) -> dict[str, Any]:
-        _, district_id = caller
+        _, district_id, _ = caller
         services: dict[str, bool] = {}
         async with httpx.AsyncClient(timeout=2) as http:
             for name, url in [

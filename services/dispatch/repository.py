@@ -40,6 +40,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from services.dispatch.domain.states import EscalationLevel
+from shared.consumer_loop import RetryLater
 from shared.mongo import Document
 
 log = logging.getLogger(__name__)
@@ -143,8 +144,9 @@ class Claims:
         return claim.held_for() > self.lease.total_seconds() / 2
 
 
-class VersionConflict(RuntimeError):
-    """Another writer changed the request since it was read: reload and apply again."""
+class VersionConflict(RetryLater):
+    """Another writer changed the request since it was read, or still holds its next version's claim
+    (a writer killed mid-write holds it until the lease runs out): reload and apply again, later."""
 
 
 class RequestRepository:

@@ -12,7 +12,8 @@ const I18N = {
     parked: "搁置的 Webhook", overdue: "已超时", none: "无", accepted: "已提交", badKey: "密钥无效或无权限",
     received: "受理", responseRate: "响应率", resolutionRate: "解决率", satisfactionRate: "满意率",
     onTimeRate: "按时办结率", redoRate: "重办率", medianAssign: "派单中位(分)", medianResolve: "办结中位(分)",
-    chosen: "选中", open: "在办", capacity: "上限",
+    chosen: "选中", open: "在办", capacity: "上限", newRequest: "代居民登记", phone: "电话", name: "姓名",
+    words: "居民原话", priority: "改优先级", filed: "已登记", levelLabel: "层级",
     statuses: { submitted: "已提交", matching: "匹配中", offered: "已派单", assigned: "已接单", in_progress: "办理中",
       resolved: "已办结", rated: "已评价", escalated: "已上报", cancelled: "已取消", rejected: "已拒绝",
       expired: "已过期", unassigned: "无人可派" },
@@ -30,7 +31,9 @@ const I18N = {
     badKey: "Unknown key or not allowed", received: "Received", responseRate: "Response rate",
     resolutionRate: "Resolution rate", satisfactionRate: "Satisfaction rate", onTimeRate: "On-time closure",
     redoRate: "Redo rate", medianAssign: "Median to assign (min)", medianResolve: "Median to resolve (min)",
-    chosen: "chosen", open: "open", capacity: "capacity",
+    chosen: "chosen", open: "open", capacity: "capacity", newRequest: "File a request for a resident",
+    phone: "Phone", name: "Name", words: "In the resident's words", priority: "Change priority", filed: "Filed",
+    levelLabel: "Level",
     statuses: {}, levels: {},
   },
 };
@@ -52,7 +55,7 @@ function text(tag, content, attrs = {}) {
 async function api(path, options = {}) {
   const response = await fetch(path, { ...options,
     headers: { "X-API-Key": state.key, "Content-Type": "application/json", ...(options.headers || {}) } });
-  if (response.status === 401 || response.status === 403) { logout(t("badKey")); throw new Error("unauthorised"); }
+  if (response.status === 401) { logout(t("badKey")); throw new Error(t("badKey")); }
   const body = response.headers.get("content-type")?.includes("json") ? await response.json() : await response.text();
   if (!response.ok) {
     const detail = Array.isArray(body.errors) ? body.errors.map((e) => `${e.field}: ${e.message}`).join("; ") : body.detail;
@@ -95,6 +98,13 @@ function renderBoard(board) {
     chip.append(text("b", String(count)));
     counts.append(chip);
   }
+  const byLevel = {};
+  for (const row of board.counts) if (row.level) byLevel[row.level] = (byLevel[row.level] || 0) + row.count;
+  $("#levels").replaceChildren(...["grid", "community", "street", "district"].filter((l) => byLevel[l]).map((level) => {
+    const chip = text("span", `${t("levelLabel")}: ${levelName(level)}`, { class: "chip level", "data-level": level });
+    chip.append(text("b", String(byLevel[level])));
+    return chip;
+  }));
   const overdue = board.requests.filter((r) => r.overdue).length;
   const chip = text("span", t("overdue"), { class: overdue ? "chip bad" : "chip good", "data-testid": "overdue-count" });
   chip.append(text("b", String(overdue)));
@@ -180,11 +190,48 @@ async function showDetail(requestId, scroll = true) {
   if (scroll) $("#detail").scrollIntoView({ block: "nearest" });
 }
 
+function showActionFields() {
+  const action = $("#action").value;
+  $("#action-volunteer").hidden = action !== "reassign";
+  $("#action-priority").hidden = action !== "priority";
+}
+
+async function loadNewRequestForm() {
+  const directory = await api("/console/api/directory");
+  $("#new-grid").replaceChildren(...directory.grids.map((g) =>
+    text("option", `${state.lang === "zh" ? g.name_zh || g.id : g.name_en || g.id} (${g.id})`, { value: g.id })));
+  await loadMenu();
+}
+
+async function loadMenu() {
+  const grid = $("#new-grid").value;
+  if (!grid) return;
+  const menu = await api(`/console/api/grids/${encodeURIComponent(grid)}/menu`);
+  $("#new-item").replaceChildren(...menu.map((item) =>
+    text("option", state.lang === "zh" ? item.name_zh || item.code : item.name_en || item.code, { value: item.code })));
+}
+
+async function submitNewRequest(event) {
+  event.preventDefault();
+  const body = { grid_id: $("#new-grid").value, menu_item_code: $("#new-item").value,
+    resident_phone: $("#new-phone").value, text: $("#new-text").value };
+  if ($("#new-name").value) body.resident_name = $("#new-name").value;
+  try {
+    const accepted = await api("/console/api/requests", { method: "POST", body: JSON.stringify(body) });
+    $("#new-result").textContent = `${t("filed")}: ${accepted.request_id}`;
+    $("#new-result").dataset.requestId = accepted.request_id;
+    $("#new-phone").value = ""; $("#new-name").value = ""; $("#new-text").value = "";
+  } catch (error) {
+    $("#new-result").textContent = error.message;
+  }
+}
+
 async function submitAction(event) {
   event.preventDefault();
   const action = $("#action").value;
   const body = { reason: $("#action-reason").value };
   if (action === "reassign") body.volunteer_id = $("#action-volunteer").value;
+  if (action === "priority") body.priority = $("#action-priority").value;
   try {
     await api(`/console/api/requests/${encodeURIComponent(state.selected)}/actions/${action}`,
       { method: "POST", body: JSON.stringify(body) });
@@ -271,6 +318,7 @@ async function start() {
   $("#tabs").hidden = false;
   $("#logout").hidden = false;
   await refreshBoard();
+  loadNewRequestForm().catch((error) => { $("#new-result").textContent = error.message; });
   setInterval(() => { if (state.tab === "board") refreshBoard().catch(() => {}); }, 2000);
   setInterval(tickCountdowns, 1000);
 }
@@ -299,6 +347,10 @@ $("#lang").addEventListener("click", () => {
 $("#logout").addEventListener("click", () => logout());
 document.querySelectorAll("#tabs button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
 $("#action-form").addEventListener("submit", submitAction);
+$("#action").addEventListener("change", showActionFields);
+$("#new-grid").addEventListener("change", () => loadMenu().catch(() => {}));
+$("#new-request-form").addEventListener("submit", submitNewRequest);
 $("#rates-form").addEventListener("submit", loadRates);
 applyLanguage();
+showActionFields();
 if (state.key) start().catch(() => logout());

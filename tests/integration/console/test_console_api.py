@@ -16,6 +16,7 @@ from services.console.api import create_app
 from services.console.settings import ConsoleSettings
 from shared.api_keys import ApiKeyRepository, Role
 from shared.mongo import Document
+from tests.e2e.service_processes import free_port
 from tests.unit.console.test_rates import DATA, WINDOW
 
 pytestmark = pytest.mark.integration
@@ -34,7 +35,9 @@ async def district(db: AsyncDatabase[Document]) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 async def console(platform_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(ConsoleSettings(**platform_env))  # type: ignore[arg-type]
+    # No intake runs at this address: the console must say so instead of failing.
+    env = {**platform_env, "INTAKE_INTERNAL_URL": f"http://127.0.0.1:{free_port()}"}
+    app = create_app(ConsoleSettings(**env))  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as client:
         yield client
 
@@ -115,3 +118,29 @@ async def test_health_reports_lag_dead_letters_and_parked_webhooks(
     assert isinstance(body["dead_letters"], int)
     assert body["parked_webhooks"] == 0
     assert isinstance(body["consumer_lag"], list)
+
+
+async def test_actions_answer_503_problem_when_intake_is_unreachable(
+    console: httpx.AsyncClient, db: AsyncDatabase[Document], district: str
+) -> None:
+    response = await console.post(
+        "/console/api/requests/r1/actions/escalate",
+        json={"reason": "nobody answers"},
+        headers=await key_for(db, district),
+    )
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "intake-unavailable"
+
+
+async def test_forwarded_ids_must_be_plain_path_segments(
+    console: httpx.AsyncClient, db: AsyncDatabase[Document], district: str
+) -> None:
+    response = await console.get("/console/api/grids/..%2Fsecrets/menu", headers=await key_for(db, district))
+    unknown_action = await console.post(
+        "/console/api/requests/r1/actions/delete", json={}, headers=await key_for(db, district)
+    )
+
+    assert response.status_code in (404, 422)
+    assert unknown_action.status_code == 422
