@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.phone_numbers import InvalidPhoneNumber, normalise
+from services.intake.schemas import PhoneNumber
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 CODE_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -19,19 +19,6 @@ TIME_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
 ReferenceId = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=64)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
-
-def _e164(value: str) -> str:
-    try:
-        return normalise(value)
-    except InvalidPhoneNumber as exc:
-        raise ValueError(str(exc)) from exc
-
-
-PhoneNumber = Annotated[
-    str,
-    Field(min_length=3, max_length=32, description="Normalised to E.164; mainland China (+86) by default"),
-    AfterValidator(_e164),
-]
 
 VolunteerKind = Literal[
     "in_service_party_member",
