@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
-from fastapi import Depends, FastAPI, Header, HTTPException, Query
+from fastapi import Depends, FastAPI, Header, Query
 from fastapi import Path as FastApiPath
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from services.console import kafka_health
@@ -25,6 +24,7 @@ from services.console.settings import ConsoleSettings
 from shared.api_keys import ApiKeyRepository, Principal, Role
 from shared.http_observability import instrument
 from shared.mongo import connect, database, ping
+from shared.problem_details import Problem, install_problem_handlers
 
 STATIC = Path(__file__).parent / "static"
 # Ids are forwarded into intake's paths: one plain segment each, never "." or "..".
@@ -32,8 +32,8 @@ SafeId = Annotated[str, FastApiPath(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_.:-]{0,99
 CONSOLE_ROLES = {Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN}
 
 
-def _problem(status: int, detail: str, code: str) -> HTTPException:
-    return HTTPException(status, detail={"code": code, "detail": detail})
+def _problem(status: int, detail: str, code: str) -> Problem:
+    return Problem(status, detail, detail, code=code)
 
 
 def _iso(value: Any) -> Any:
@@ -66,28 +66,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
 
-    @app.exception_handler(HTTPException)
-    async def _problem_json(_: Any, exc: HTTPException) -> JSONResponse:
-        detail = (
-            exc.detail if isinstance(exc.detail, dict) else {"code": f"http-{exc.status_code}", "detail": exc.detail}
-        )
-        body = {"type": "about:blank", "title": detail["detail"], "status": exc.status_code, **detail}
-        return JSONResponse(body, status_code=exc.status_code, media_type="application/problem+json")
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Any, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"][1:]), "location": str(e["loc"][0]), "message": e["msg"]}
-            for e in exc.errors()
-        ]
-        body = {
-            "type": "about:blank",
-            "title": "Invalid request",
-            "status": 422,
-            "code": "validation",
-            "errors": errors,
-        }
-        return JSONResponse(body, status_code=422, media_type="application/problem+json")
+    install_problem_handlers(app)
 
     async def operator(
         authorization: Annotated[str | None, Header()] = None,

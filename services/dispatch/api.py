@@ -26,6 +26,7 @@ from shared.consumer_loop import ConsumerStats, consume_forever
 from shared.http_observability import instrument
 from shared.kafka import EventPublisher, ensure_topics, manual_commit_consumer
 from shared.mongo import connect, database, ping
+from shared.problem_details import install_problem_handlers
 
 log = logging.getLogger(__name__)
 EVENTS_HANDLED = Gauge("dispatch_events_handled", "Request events handled since start")
@@ -96,6 +97,7 @@ def create_app(settings: DispatchEngineSettings | None = None) -> FastAPI:
     async def readiness() -> dict[str, bool]:
         return {"database": await ping(db), "consumer": bool(tasks) and not any(task.done() for task in tasks)}
 
+    install_problem_handlers(app)
     instrument(app, "dispatch", readiness)
     add_audit_routes(app, AuditContext(ctx.requests, ctx.volunteers, ApiKeyRepository(db)))
     return app

@@ -6,72 +6,24 @@ because an off-the-shelf Open311 client must understand them unchanged.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
-from typing import Any
-
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.intake.open311.formats import error_response
+from shared.problem_details import (
+    PROBLEM_JSON,
+    Problem,
+    field_errors,
+    install_problem_handlers,
+    problem_response,
+    validation_problem,
+)
 
-PROBLEM_JSON = "application/problem+json"
 OPEN311_PREFIX = "/open311/"
-log = logging.getLogger(__name__)
 
-
-class Problem(Exception):
-    def __init__(
-        self,
-        status: int,
-        title: str,
-        detail: str,
-        *,
-        code: str,
-        errors: list[dict[str, Any]] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status, self.title, self.detail, self.code = status, title, detail, code
-        self.errors = errors or []
-        self.headers = headers
-
-
-def problem_response(
-    status: int,
-    title: str,
-    detail: str,
-    *,
-    code: str,
-    errors: list[dict[str, Any]] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": f"https://gridservice.example/problems/{code}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-    }
-    if errors:
-        body["errors"] = errors
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
-
-
-def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    return [
-        {
-            "field": ".".join(str(part) for part in error["loc"][1:] if part != "body")
-            if len(error["loc"]) > 1
-            else str(error["loc"][0] if error["loc"] else "body"),
-            "location": str(error["loc"][0]) if error["loc"] else "body",
-            "message": error["msg"],
-            "type": error["type"],
-        }
-        for error in exc.errors()
-    ]
+__all__ = ["PROBLEM_JSON", "Problem", "install", "problem_response"]
 
 
 def _open311(request: Request) -> bool:
@@ -84,6 +36,9 @@ def _open311_status(status: int) -> int:
 
 
 def install(app: FastAPI) -> None:
+    """The shared problem handlers, with Open311 paths answering in the spec's own error shape."""
+    install_problem_handlers(app)
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
         if _open311(request):
@@ -94,13 +49,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        errors = _field_errors(exc)
-        fields = ", ".join(sorted({e["field"] or e["location"] for e in errors}))
         if _open311(request):
+            fields = ", ".join(sorted({e["field"] or e["location"] for e in field_errors(exc)}))
             return error_response(request.url.path, 400, f"check these parameters: {fields}")
-        return problem_response(
-            422, "Invalid request", f"check these fields: {fields}", code="validation", errors=errors
-        )
+        return validation_problem(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -109,8 +61,3 @@ def install(app: FastAPI) -> None:
         return problem_response(
             exc.status_code, str(exc.detail), str(exc.detail), code=f"http-{exc.status_code}", headers=exc.headers
         )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(500, "Internal error", "something went wrong on our side", code="internal")

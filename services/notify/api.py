@@ -52,6 +52,7 @@ from shared.contracts import EventEnvelope
 from shared.http_observability import instrument
 from shared.kafka import EventPublisher, ensure_topics, manual_commit_consumer
 from shared.mongo import Document, connect, database, ping
+from shared.problem_details import install_problem_handlers, problem_response
 
 log = logging.getLogger(__name__)
 OPEN_STREAMS = Gauge("notify_open_streams", "Open SSE and WebSocket streams on this replica")
@@ -66,8 +67,7 @@ TokenQuery = Annotated[str | None, Query(description="The request's access token
 
 
 def problem(denied: Denied) -> JSONResponse:
-    body = {"type": "about:blank", "title": denied.code, "status": denied.status, "detail": denied.detail}
-    return JSONResponse({**body, "code": denied.code}, status_code=denied.status, media_type="application/problem+json")
+    return problem_response(denied.status, denied.code, denied.detail, code=denied.code)
 
 
 def split_values(values: list[str] | None) -> frozenset[str]:
@@ -494,5 +494,6 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     async def readiness() -> dict[str, bool]:
         return {"database": await ping(db), "consumer": bool(tasks) and not any(task.done() for task in tasks)}
 
+    install_problem_handlers(app)
     instrument(app, "notify", readiness)
     return app

@@ -1,0 +1,98 @@
+"""Errors as RFC 9457 problem details (`application/problem+json`), the same shape from every service."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
+
+
+class Problem(Exception):
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        code: str,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.code = status, title, detail, code
+        self.errors = errors or []
+        self.headers = headers
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    code: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://gridservice.example/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
+
+
+def field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": ".".join(str(part) for part in error["loc"][1:] if part != "body")
+            if len(error["loc"]) > 1
+            else str(error["loc"][0] if error["loc"] else "body"),
+            "location": str(error["loc"][0]) if error["loc"] else "body",
+            "message": error["msg"],
+            "type": error["type"],
+        }
+        for error in exc.errors()
+    ]
+
+
+def validation_problem(exc: RequestValidationError) -> JSONResponse:
+    errors = field_errors(exc)
+    fields = ", ".join(sorted({e["field"] or e["location"] for e in errors}))
+    return problem_response(422, "Invalid request", f"check these fields: {fields}", code="validation", errors=errors)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Every 4xx and 5xx of `app` as problem details; an unexpected exception is logged and answered 500."""
+
+    @app.exception_handler(Problem)
+    async def _problem(_: Request, exc: Problem) -> Response:
+        return problem_response(
+            exc.status, exc.title, exc.detail, code=exc.code, errors=exc.errors, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> Response:
+        return validation_problem(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        return problem_response(
+            exc.status_code, str(exc.detail), str(exc.detail), code=f"http-{exc.status_code}", headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(500, "Internal error", "something went wrong on our side", code="internal")
