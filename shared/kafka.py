@@ -47,7 +47,7 @@ async def ensure_topics(bootstrap: str, topics: Topics, timeout_seconds: float =
 
 
 class EventPublisher:
-    """Publishes envelopes keyed by request id with acks=all and idempotence.
+    """Publishes envelopes keyed by district id with acks=all and idempotence.
 
     The producer starts lazily so that a service can boot while Kafka is down and answer 503 with a
     clear reason instead of refusing to start or hanging.
@@ -92,7 +92,7 @@ class EventPublisher:
             headers.append((tracing.TRACEPARENT_HEADER, trace.traceparent().encode()))
         try:
             await asyncio.wait_for(
-                producer.send_and_wait(topic, event.to_bytes(), key=event.request_id.encode(), headers=headers),
+                producer.send_and_wait(topic, event.to_bytes(), key=event.district_id.encode(), headers=headers),
                 self._timeout,
             )
         except (TimeoutError, KafkaError, OSError) as exc:

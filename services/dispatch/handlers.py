@@ -324,7 +324,7 @@ async def handle_submitted(ctx: Dispatch, envelope: EventEnvelope, data: Request
         await ctx.reference.menu_item(envelope.district_id, community_id, data.menu_item_code) if community_id else None
     )
     document: Document = {
-        "_id": envelope.request_id,
+        "_id": envelope.request,
         "district_id": envelope.district_id,
         "street_office_id": data.street_office_id or grid.get("street_office_id"),
         "community_id": community_id,
@@ -386,7 +386,7 @@ async def handle_submitted(ctx: Dispatch, envelope: EventEnvelope, data: Request
     work.finish(envelope.id)
     if not await ctx.requests.create(document):
         # A redelivery, or another replica created it first: the stored one is the truth.
-        stored = await ctx.requests.get(envelope.request_id)
+        stored = await ctx.requests.get(envelope.request)
         assert stored is not None
         return stored
     return document
@@ -408,7 +408,7 @@ async def handle_command(ctx: Dispatch, envelope: EventEnvelope, data: Any, now:
         await _command(work, envelope.type, data)
         return True
 
-    return await _change(ctx, envelope.request_id, envelope.id, decide, now)
+    return await _change(ctx, envelope.request, envelope.id, decide, now)
 
 
 async def _command(work: Working, command_type: str, data: Any) -> None:

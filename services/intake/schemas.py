@@ -76,7 +76,7 @@ class SubmitAccepted(BaseModel):
 class CommandAccepted(BaseModel):
     request_id: str
     command_id: str
-    type: str = Field(description="Event type published on grid.requests.v1, e.g. request.cancel")
+    type: str = Field(description="Event type published on grid.requests.v2, e.g. request.cancel")
     status: Literal["accepted"] = "accepted"
 
 

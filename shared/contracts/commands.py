@@ -1,13 +1,13 @@
-"""Commands on grid.requests.v1 after submission: what residents, volunteers and operators ask dispatch to do.
+"""Commands on grid.requests.v2 after submission: what residents, volunteers and operators ask dispatch to do.
 
 Commands are imperative (`request.cancel`); dispatch answers each with status events on
-grid.status.v1, including `request.command_rejected` with the reason when a command is not legal now.
+grid.status.v2, including `request.command_rejected` with the reason when a command is not legal now.
 Every command names its actor; intake fills it from the caller's API key, never from the body.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,84 +26,111 @@ class Actor(BaseModel):
         return f"{self.role}:{self.subject}"
 
 
-class _Command(BaseModel):
+class Command(BaseModel):
+    """A command after submission; each subclass is one command and names its event type once."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    command_type: ClassVar[str]
 
     actor: Actor
     reason: str = Field("", max_length=1000)
 
 
-class CancelRequestV1(_Command):
-    pass
+class VolunteerCommand(Command):
+    volunteer_id: str = Field(min_length=1, max_length=64)
 
 
-class RateRequestV1(_Command):
+class WorkReport(VolunteerCommand):
+    note: str = Field("", max_length=2000)
+
+
+class CancelRequestV1(Command):
+    command_type: ClassVar[str] = "request.cancel"
+
+
+class RateRequestV1(Command):
+    command_type: ClassVar[str] = "request.rate"
     stars: int = Field(ge=1, le=5)
     comment: str = Field("", max_length=1000)
 
 
-class AddNoteV1(_Command):
+class AddNoteV1(Command):
+    command_type: ClassVar[str] = "request.add_note"
     text: str = Field(min_length=1, max_length=2000)
 
 
-class ReportNotDoneV1(_Command):
-    pass
+class ReportNotDoneV1(Command):
+    command_type: ClassVar[str] = "request.report_not_done"
 
 
-class OfferResponseV1(_Command):
-    volunteer_id: str = Field(min_length=1, max_length=64)
+class AcceptOfferV1(VolunteerCommand):
+    command_type: ClassVar[str] = "offer.accept"
 
 
-class WorkUpdateV1(_Command):
-    volunteer_id: str = Field(min_length=1, max_length=64)
-    note: str = Field("", max_length=2000)
+class DeclineOfferV1(VolunteerCommand):
+    command_type: ClassVar[str] = "offer.decline"
 
 
-class ReassignV1(_Command):
+class StartWorkV1(WorkReport):
+    command_type: ClassVar[str] = "work.start"
+
+
+class CompleteWorkV1(WorkReport):
+    command_type: ClassVar[str] = "work.complete"
+
+
+class CannotCompleteWorkV1(WorkReport):
+    command_type: ClassVar[str] = "work.cannot_complete"
+
+
+class ReassignV1(Command):
+    command_type: ClassVar[str] = "operator.reassign"
     volunteer_id: str | None = Field(None, max_length=64, description="Target volunteer; none means match again")
 
 
-class EscalateV1(_Command):
-    pass
+class EscalateV1(Command):
+    command_type: ClassVar[str] = "operator.escalate"
 
 
-class CloseV1(_Command):
-    pass
+class CloseV1(Command):
+    command_type: ClassVar[str] = "operator.close"
 
 
-class ChangePriorityV1(_Command):
+class ChangePriorityV1(Command):
+    command_type: ClassVar[str] = "operator.change_priority"
     priority: Literal["low", "normal", "high", "critical"]
 
 
-REQUEST_CANCEL = "request.cancel"
-REQUEST_RATE = "request.rate"
-REQUEST_ADD_NOTE = "request.add_note"
-REQUEST_REPORT_NOT_DONE = "request.report_not_done"
-OFFER_ACCEPT = "offer.accept"
-OFFER_DECLINE = "offer.decline"
-WORK_START = "work.start"
-WORK_COMPLETE = "work.complete"
-WORK_CANNOT_COMPLETE = "work.cannot_complete"
-OPERATOR_REASSIGN = "operator.reassign"
-OPERATOR_ESCALATE = "operator.escalate"
-OPERATOR_CLOSE = "operator.close"
-OPERATOR_CHANGE_PRIORITY = "operator.change_priority"
+COMMANDS: tuple[type[Command], ...] = (
+    CancelRequestV1,
+    RateRequestV1,
+    AddNoteV1,
+    ReportNotDoneV1,
+    AcceptOfferV1,
+    DeclineOfferV1,
+    StartWorkV1,
+    CompleteWorkV1,
+    CannotCompleteWorkV1,
+    ReassignV1,
+    EscalateV1,
+    CloseV1,
+    ChangePriorityV1,
+)
+COMMAND_PAYLOADS: dict[str, type[Command]] = {command.command_type: command for command in COMMANDS}
 
-COMMAND_PAYLOADS: dict[str, type[_Command]] = {
-    REQUEST_CANCEL: CancelRequestV1,
-    REQUEST_RATE: RateRequestV1,
-    REQUEST_ADD_NOTE: AddNoteV1,
-    REQUEST_REPORT_NOT_DONE: ReportNotDoneV1,
-    OFFER_ACCEPT: OfferResponseV1,
-    OFFER_DECLINE: OfferResponseV1,
-    WORK_START: WorkUpdateV1,
-    WORK_COMPLETE: WorkUpdateV1,
-    WORK_CANNOT_COMPLETE: WorkUpdateV1,
-    OPERATOR_REASSIGN: ReassignV1,
-    OPERATOR_ESCALATE: EscalateV1,
-    OPERATOR_CLOSE: CloseV1,
-    OPERATOR_CHANGE_PRIORITY: ChangePriorityV1,
-}
+REQUEST_CANCEL = CancelRequestV1.command_type
+REQUEST_RATE = RateRequestV1.command_type
+REQUEST_ADD_NOTE = AddNoteV1.command_type
+REQUEST_REPORT_NOT_DONE = ReportNotDoneV1.command_type
+OFFER_ACCEPT = AcceptOfferV1.command_type
+OFFER_DECLINE = DeclineOfferV1.command_type
+WORK_START = StartWorkV1.command_type
+WORK_COMPLETE = CompleteWorkV1.command_type
+WORK_CANNOT_COMPLETE = CannotCompleteWorkV1.command_type
+OPERATOR_REASSIGN = ReassignV1.command_type
+OPERATOR_ESCALATE = EscalateV1.command_type
+OPERATOR_CLOSE = CloseV1.command_type
+OPERATOR_CHANGE_PRIORITY = ChangePriorityV1.command_type
 
 for _command_type, _model in COMMAND_PAYLOADS.items():
     register_payload(_command_type, 1, _model)

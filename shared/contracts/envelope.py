@@ -1,4 +1,6 @@
-"""The one envelope every event travels in, and the registry that types its payload."""
+"""The one envelope every event travels in, and the registry that types its payload.
+
+Every topic is keyed by the envelope's `district_id` (see `topics`)."""
 
 from __future__ import annotations
 
@@ -26,9 +28,17 @@ class EventEnvelope(BaseModel):
     source: str = Field(min_length=1, max_length=100)
     time: AwareDatetime
     district_id: str = Field(pattern=DISTRICT_ID_PATTERN)
-    request_id: str = Field(min_length=1, max_length=100)
+    # Empty only for events that concern no request (roster changes); every status event names one.
+    request_id: str | None = Field(None, min_length=1, max_length=100)
     schema_version: int = Field(ge=1)
     data: dict[str, Any]
+
+    @property
+    def request(self) -> str:
+        """The request this event concerns; an event of a request-scoped type without one cannot be applied."""
+        if self.request_id is None:
+            raise UnknownEventError(f"event {self.type!r} {self.id} names no request")
+        return self.request_id
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
@@ -55,7 +65,7 @@ def new_event(
     event_type: str,
     source: str,
     district_id: str,
-    request_id: str,
+    request_id: str | None,
     data: BaseModel,
     schema_version: int = 1,
     event_id: str | None = None,

@@ -1,4 +1,4 @@
-"""Events on grid.requests.v1: what residents and operators ask for."""
+"""Events on grid.requests.v2: what residents and operators ask for."""
 
 from __future__ import annotations
 

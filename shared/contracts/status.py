@@ -1,4 +1,4 @@
-"""Events on grid.status.v1: every status change of a request, as residents and operators see it."""
+"""Events on grid.status.v2: every status change of a request, as residents and operators see it."""
 
 from __future__ import annotations
 

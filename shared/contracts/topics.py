@@ -1,11 +1,16 @@
-"""Topic names and partition counts; both are keyed by request id to keep per-request order."""
+"""Topic names and partition counts.
+
+Every event on the requests and status topics is keyed by `district_id`: one partition, hence one
+dispatch replica at a time, owns a district and sees its submissions, commands and roster changes in
+order; notify sees a district's status events in the order dispatch wrote them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-REQUESTS_TOPIC = "grid.requests.v1"
-STATUS_TOPIC = "grid.status.v1"
+REQUESTS_TOPIC = "grid.requests.v2"
+STATUS_TOPIC = "grid.status.v2"
 DEAD_LETTER_TOPIC = "grid.deadletter.v1"
 
 

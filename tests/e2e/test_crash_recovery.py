@@ -75,7 +75,7 @@ async def test_sigkill_of_dispatch_mid_stream_offers_every_request_exactly_once(
     topics = platform_settings.topics()
     for event in await read_whole_topic(platform_settings.kafka_bootstrap, topics.status, topics.status_partitions):
         if event.type == REQUEST_OFFERED and event.request_id in documents:
-            published[event.request_id].add((event.id, event.data["volunteer_id"]))
+            published[event.request].add((event.id, event.data["volunteer_id"]))
     # At-least-once delivery may repeat an event, but never two different offers.
     assert {request_id: len(ids) for request_id, ids in published.items()} == {r: 1 for r in accepted}
     for request_id, ids in published.items():

@@ -106,6 +106,6 @@ def test_status_events_share_one_payload_model() -> None:
 def test_topics_are_versioned_and_prefixed() -> None:
     topics = Topics(prefix="t1.")
 
-    assert topics.requests == "t1.grid.requests.v1"
-    assert topics.status == "t1.grid.status.v1"
+    assert topics.requests == "t1.grid.requests.v2"
+    assert topics.status == "t1.grid.status.v2"
     assert topics.partition_counts()[topics.requests] == 6

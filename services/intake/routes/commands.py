@@ -1,4 +1,4 @@
-"""Commands after submission: each publishes one envelope on grid.requests.v1 and answers 202 after the ack.
+"""Commands after submission: each publishes one envelope on grid.requests.v2 and answers 202 after the ack.
 
 The actor always comes from the API key. Dispatch decides whether a command is legal in the request's
 state and answers with status events; intake refuses early only what it can know for sure.
@@ -179,7 +179,9 @@ async def report_not_done(
     )
 
 
-def _offer(command_type: str, path: str, summary: str) -> None:
+def _offer(command: type[c.VolunteerCommand], path: str, summary: str) -> None:
+    command_type = command.command_type
+
     @_route(path, summary, "volunteers", command_type.replace(".", "_"))
     async def answer_offer(
         scope: DistrictScope, ctx: Ctx, request_id: RequestId, body: ReasonBody, idempotency_key: IdempotencyKey = None
@@ -189,13 +191,15 @@ def _offer(command_type: str, path: str, summary: str) -> None:
             scope,
             request_id,
             command_type,
-            lambda a: c.OfferResponseV1(actor=a, reason=body.reason, volunteer_id=_volunteer(scope)),
+            lambda a: command(actor=a, reason=body.reason, volunteer_id=_volunteer(scope)),
             idempotency_key,
             None,
         )
 
 
-def _work(command_type: str, path: str, summary: str) -> None:
+def _work(command: type[c.WorkReport], path: str, summary: str) -> None:
+    command_type = command.command_type
+
     @_route(path, summary, "volunteers", command_type.replace(".", "_"))
     async def report_work(
         scope: DistrictScope, ctx: Ctx, request_id: RequestId, body: WorkBody, idempotency_key: IdempotencyKey = None
@@ -205,17 +209,17 @@ def _work(command_type: str, path: str, summary: str) -> None:
             scope,
             request_id,
             command_type,
-            lambda a: c.WorkUpdateV1(actor=a, reason=body.reason, note=body.note, volunteer_id=_volunteer(scope)),
+            lambda a: command(actor=a, reason=body.reason, note=body.note, volunteer_id=_volunteer(scope)),
             idempotency_key,
             None,
         )
 
 
-_offer(c.OFFER_ACCEPT, "offer/accept", "Accept an offer made to the calling volunteer")
-_offer(c.OFFER_DECLINE, "offer/decline", "Decline an offer made to the calling volunteer")
-_work(c.WORK_START, "work/start", "The assigned volunteer starts the work")
-_work(c.WORK_COMPLETE, "work/complete", "The assigned volunteer completes the work, with a result note")
-_work(c.WORK_CANNOT_COMPLETE, "work/cannot-complete", "The assigned volunteer cannot complete the work")
+_offer(c.AcceptOfferV1, "offer/accept", "Accept an offer made to the calling volunteer")
+_offer(c.DeclineOfferV1, "offer/decline", "Decline an offer made to the calling volunteer")
+_work(c.StartWorkV1, "work/start", "The assigned volunteer starts the work")
+_work(c.CompleteWorkV1, "work/complete", "The assigned volunteer completes the work, with a result note")
+_work(c.CannotCompleteWorkV1, "work/cannot-complete", "The assigned volunteer cannot complete the work")
 
 
 @_route("operator/reassign", "Reassign to a volunteer, or match again", "operators")

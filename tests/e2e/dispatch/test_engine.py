@@ -31,7 +31,7 @@ async def test_offer_decline_accept_work_and_resolve(
         await add_volunteer(dispatch_db, f"v-flow-{number}", "flow-grid", "xianggelila", ["flow"], capacity=2)
     await add_menu_item(dispatch_db, "xianggelila", "test.flow", urgency="normal", required_skills=["flow"])
     event = submitted("flow-grid", "test.flow")
-    request_id = event.request_id
+    request_id = event.request
 
     await publish(dispatch_settings, [event])
     offered = await wait_until(dispatch_db, request_id, lambda d: d["status"] == "offered")
@@ -118,7 +118,7 @@ async def test_unresponsive_grid_climbs_the_ladder_on_time(
     event = submitted("ladder-grid", "test.ladder")
 
     await publish(dispatch_settings, [event])
-    done = await wait_until(dispatch_db, event.request_id, lambda d: "request.sla_breached" in types(d), within=30)
+    done = await wait_until(dispatch_db, event.request, lambda d: "request.sla_breached" in types(d), within=30)
 
     timeline = done["timeline"]
     at = {e["type"] + ":" + (e["data"]["level"] or ""): datetime.fromisoformat(e["time"]) for e in timeline}

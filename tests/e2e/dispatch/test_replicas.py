@@ -87,7 +87,7 @@ async def test_two_replicas_and_a_sigkill_assign_once_and_fire_each_timer_once(
         await publish(settings, stream[len(stream) // 2 :])
         replicas[0].start()
 
-        busy_ids = [e.request_id for e in busy]
+        busy_ids = [e.request for e in busy]
         offered = await until(db, busy_ids, lambda d: d["status"] == "offered", within=60)
         assert {tuple(d["offered_volunteer_ids"]) for d in offered} == {("v-rep-busy",)}
         accepts = [command(r, OFFER_ACCEPT, volunteer("v-rep-busy"), volunteer_id="v-rep-busy") for r in busy_ids]
@@ -96,7 +96,7 @@ async def test_two_replicas_and_a_sigkill_assign_once_and_fire_each_timer_once(
         await publish(settings, accepts[ACCEPTED // 2 :])
 
         assigned = await until(db, busy_ids, lambda d: d["status"] == "assigned", within=60)
-        silent_ids = [e.request_id for e in silent]
+        silent_ids = [e.request for e in silent]
         unmatched = await until(db, silent_ids, lambda d: "request.unmatched" in kinds(d), within=60)
     finally:
         for replica in replicas:

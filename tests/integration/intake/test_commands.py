@@ -51,7 +51,7 @@ class TestVolunteerCommands:
         event = await tap.wait_for(accepted["command_id"])
         assert event.type == c.OFFER_ACCEPT and event.request_id == document["_id"]
         payload = decode_data(event)
-        assert isinstance(payload, c.OfferResponseV1)
+        assert isinstance(payload, c.AcceptOfferV1)
         assert payload.volunteer_id == "v-li-jianguo"
         assert payload.actor == c.Actor(role="volunteer", subject="v-li-jianguo")
 
@@ -85,7 +85,8 @@ class TestVolunteerCommands:
         response = await intake.post(path(document["_id"], action), json=body, headers=keys.headers("volunteer"))
         assert response.status_code == 202
         payload = decode_data(await tap.wait_for(response.json()["command_id"]))
-        assert isinstance(payload, c.WorkUpdateV1)
+        assert isinstance(payload, c.COMMAND_PAYLOADS[command_type])
+        assert isinstance(payload, c.StartWorkV1 | c.CompleteWorkV1 | c.CannotCompleteWorkV1)
         assert payload.volunteer_id == "v-li-jianguo"
         assert payload.note == body.get("note", "")
 
