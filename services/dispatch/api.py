@@ -1,30 +1,26 @@
-"""Dispatch process: the consumer loop, timers, sweeps, and the fairness and audit API over HTTP."""
+"""Dispatch process bootstrap: the owner of its partitions, and the fairness and audit API over HTTP."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
 from prometheus_client import Gauge
 
 from services.dispatch.audit import AuditContext, add_audit_routes
-from services.dispatch.consumer import RequestEventRouter
-from services.dispatch.handlers import Dispatch
-from services.dispatch.repository import (
-    ReferenceRepository,
-    RequestRepository,
-    TimerRepository,
-    VolunteerRepository,
-)
+from services.dispatch.audit_reads import AuditReads
+from services.dispatch.handlers import Rules
+from services.dispatch.owner import DispatchOwner, OwnerSettings, stop_quietly
+from services.dispatch.request import OfferDefaults
 from services.dispatch.settings import DispatchEngineSettings
+from services.dispatch.store import DispatchStore
 from shared.api_keys import ApiKeyRepository
-from shared.consumer_loop import ConsumerStats, consume_forever
 from shared.http_observability import instrument
-from shared.kafka import EventPublisher, ensure_topics, manual_commit_consumer
+from shared.kafka import EventPublisher, ensure_topics
 from shared.mongo import connect, database, ping
 from shared.problem_details import install_problem_handlers
 
@@ -33,6 +29,29 @@ EVENTS_HANDLED = Gauge("dispatch_events_handled", "Request events handled since 
 EVENTS_DEAD_LETTERED = Gauge("dispatch_events_dead_lettered", "Request events sent to the dead-letter topic")
 TIMERS_FIRED = Gauge("dispatch_timers_fired", "Timers fired by this replica since start")
 CONSUMER_LAG = Gauge("dispatch_consumer_lag", "Request events not yet handled on this replica's partitions")
+LIVE_REQUESTS = Gauge("dispatch_live_requests", "Requests held in memory by this replica")
+
+
+def owner_settings(settings: DispatchEngineSettings) -> OwnerSettings:
+    topics = settings.topics()
+    return OwnerSettings(
+        topic=topics.requests,
+        status_topic=topics.status,
+        dead_letter_topic=topics.dead_letter,
+        instance_id=settings.instance_id,
+        default_timezone=settings.timezone,
+        rules=Rules(
+            offers=OfferDefaults(
+                offer_timeout_seconds=settings.offer_timeout_seconds,
+                urgent_offer_timeout_seconds=settings.urgent_offer_timeout_seconds,
+                urgent_widen_every_seconds=settings.urgent_widen_every_seconds,
+            ),
+            candidates_wanted=settings.candidates_per_query,
+            scan_limit=settings.match_scan_limit,
+        ),
+        max_records=settings.max_poll_records,
+        commit_timeout=settings.commit_timeout_seconds,
+    )
 
 
 def create_app(settings: DispatchEngineSettings | None = None) -> FastAPI:
@@ -40,64 +59,51 @@ def create_app(settings: DispatchEngineSettings | None = None) -> FastAPI:
     topics = settings.topics()
     client = connect(settings)
     db = database(client, settings)
-    ctx = Dispatch(
-        requests=RequestRepository(db),
-        volunteers=VolunteerRepository(db),
-        reference=ReferenceRepository(db),
-        timers=TimerRepository(db),
-        settings=settings,
-    )
+    store = DispatchStore(db)
     publisher = EventPublisher(settings.kafka_bootstrap, settings.kafka_timeout_seconds)
-    router = RequestEventRouter(ctx, publisher, topics.status)
-    stats = ConsumerStats()
-    EVENTS_HANDLED.set_function(lambda: stats.handled)
-    EVENTS_DEAD_LETTERED.set_function(lambda: stats.dead_lettered)
-    TIMERS_FIRED.set_function(lambda: router.timers_fired)
-    CONSUMER_LAG.set_function(lambda: stats.lag)
-
+    owners: list[DispatchOwner] = []
+    EVENTS_HANDLED.set_function(lambda: sum(o.stats.handled for o in owners))
+    EVENTS_DEAD_LETTERED.set_function(lambda: sum(o.stats.dead_lettered for o in owners))
+    TIMERS_FIRED.set_function(lambda: sum(o.stats.timers_fired for o in owners))
+    CONSUMER_LAG.set_function(lambda: sum(o.stats.lag for o in owners))
+    LIVE_REQUESTS.set_function(lambda: sum(o.owned()["live_requests"] for o in owners))
     tasks: list[asyncio.Task[None]] = []
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await ctx.requests.ensure_indexes()
-        await ctx.volunteers.ensure_indexes()
-        await ctx.timers.ensure_indexes()
+        await store.ensure_indexes()
         await ensure_topics(settings.kafka_bootstrap, topics)
-        consumer = manual_commit_consumer(
-            settings.kafka_bootstrap,
-            topics.requests,
-            settings.group(settings.consumer_group),
+        # aiokafka binds a consumer to the running event loop: it is made here, not at import.
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            group_id=settings.group(settings.consumer_group),
             client_id=settings.instance_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=max(settings.session_timeout_ms // 4, 500),
         )
+        owner = DispatchOwner(consumer, store, publisher, owner_settings(settings))
+        owners[:] = [owner]
+        consumer.subscribe([topics.requests], listener=owner.listener())
         await consumer.start()
-        tasks[:] = [
-            asyncio.create_task(
-                consume_forever(
-                    consumer, router, publisher=publisher, dead_letter_topic=topics.dead_letter, stats=stats
-                ),
-                name="dispatch-consumer",
-            ),
-            asyncio.create_task(router.sweep_outboxes_forever(), name="outbox-sweep"),
-            asyncio.create_task(router.timers_forever(settings.instance_id), name="timers"),
-            asyncio.create_task(router.rematch_forever(), name="rematch-sweep"),
-        ]
+        tasks[:] = [asyncio.create_task(owner.run_forever(), name="dispatch-owner")]
         log.info("dispatch consuming %s as group %s", topics.requests, settings.group(settings.consumer_group))
         yield
         for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_quietly(task)
         await consumer.stop()
         await publisher.close()
         await client.close()
 
-    app = FastAPI(title="Grid Service Platform — dispatch", version="0.2.0", lifespan=lifespan)
+    app = FastAPI(title="Grid Service Platform — dispatch", version="0.3.0", lifespan=lifespan)
 
     async def readiness() -> dict[str, bool]:
-        return {"database": await ping(db), "consumer": bool(tasks) and not any(task.done() for task in tasks)}
+        alive = bool(tasks) and not any(task.done() for task in tasks) and all(o.healthy() for o in owners)
+        return {"database": await ping(db), "consumer": alive}
 
     install_problem_handlers(app)
     instrument(app, "dispatch", readiness)
-    add_audit_routes(app, AuditContext(ctx.requests, ctx.volunteers, ApiKeyRepository(db)))
+    add_audit_routes(app, AuditContext(AuditReads(db), ApiKeyRepository(db)))
     return app

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from services.dispatch.audit_reads import AuditReads
 from services.dispatch.domain.fairness import Window, spread
-from services.dispatch.repository import RequestRepository, VolunteerRepository
 from shared.api_keys import ApiKeyRepository, Principal, Role
 
 AUDIT_ROLES = frozenset({Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN})
@@ -21,8 +21,7 @@ AUDIT_ROLES = frozenset({Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN
 
 @dataclass(frozen=True)
 class AuditContext:
-    requests: RequestRepository
-    volunteers: VolunteerRepository
+    reads: AuditReads
     keys: ApiKeyRepository
 
 
@@ -114,10 +113,10 @@ def add_audit_routes(app: FastAPI, ctx: AuditContext) -> None:
         window = Window(start, end) if end > start else None
         if window is None:
             raise HTTPException(422, "end must be after start")
-        counts = await ctx.requests.decisions_in_window(
+        counts = await ctx.reads.assignments(
             district_id=district_id, area_field=field, area_id=area, start=start, end=end
         )
-        roster = await ctx.volunteers.roster(district_id, field, area)
+        roster = await ctx.reads.roster(district_id, field, area)
         per_volunteer = {volunteer_id: 0 for volunteer_id in roster} | counts
         figures = spread(per_volunteer)
         return FairnessView(
@@ -136,7 +135,7 @@ def add_audit_routes(app: FastAPI, ctx: AuditContext) -> None:
     ) -> DecisionsView:
         """Every decision about a request: candidates considered, who was chosen and why, and overrides."""
         in_district(caller, district_id)
-        document = await ctx.requests.get_in_district(district_id, request_id)
+        document = await ctx.reads.request(district_id, request_id)
         if document is None:
             raise HTTPException(404, "not found")
         return DecisionsView(

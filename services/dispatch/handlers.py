@@ -1,592 +1,442 @@
-"""Apply request events, commands and timers to the request aggregate: load, call the pure domain, save.
+"""What dispatch does with each message: a submission, one handler per command, a due timer, a re-match.
 
-Every change goes through `_change`: read the request, decide on a working copy, write it back with
-optimistic concurrency on `version`, all in one document (state, processed ids, outbox of status
-events, timers to schedule, volunteers to release). A conflict re-reads and decides again.
+Handlers are synchronous and in memory: they change the `Request` aggregate through the pure domain,
+with the district's roster and the cached reference data at hand (`Deciding`). The owner of the
+district persists and publishes what changed (see `district.py` and `owner.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final
-from zoneinfo import ZoneInfo
+from datetime import datetime, tzinfo
+from typing import Any, Final, TypeVar
 
-from services.dispatch import aggregate
 from services.dispatch.domain import escalation, offers
 from services.dispatch.domain.escalation import EscalationOutcome, EscalationStep
-from services.dispatch.domain.matching import MatchRequest, MatchResult, rank_candidates
-from services.dispatch.domain.offers import OfferOutcome, OfferStep
+from services.dispatch.domain.matching import MatchRequest, MatchResult, Place, rank_candidates
+from services.dispatch.domain.offers import OfferOutcome
+from services.dispatch.domain.roster import Roster
 from services.dispatch.domain.states import (
     AWAITING_VOLUNTEER,
-    REQUEST_COMMAND_REJECTED,
     REQUEST_ESCALATED,
     REQUEST_NOTE_ADDED,
     REQUEST_PRIORITY_CHANGED,
     REQUEST_RECEIVED,
+    REQUEST_SLA_WARNING,
     TERMINAL_STATUSES,
     WITH_VOLUNTEER,
     Cancel,
-    Command,
-    EscalationLevel,
     Expire,
     GiveBack,
     Reassign,
     Reject,
-    Rejection,
+    RequestState,
     RequestStatus,
     Resolve,
     StartMatching,
     StartWork,
-    StatusEvent,
     Timer,
     TimerKind,
-    apply,
     notice,
 )
-from services.dispatch.repository import (
-    AREA_FIELD,
-    ReferenceRepository,
-    RequestRepository,
-    TimerRepository,
-    VersionConflict,
-    VolunteerRepository,
-)
-from services.dispatch.settings import DispatchEngineSettings
-from shared.contracts import Actor, EventEnvelope, RequestSubmittedV1
+from services.dispatch.reference import Keys, ReferenceCache
+from services.dispatch.request import EXCLUSIONS_KEPT, SYSTEM, MenuTerms, OfferDefaults, Request, offer_policy
+from shared.contracts import EventEnvelope, RequestSubmittedV1
 from shared.contracts import commands as c
-from shared.mongo import Document
+from shared.contracts.commands import Command
 
-# Enough to recognise redeliveries, small enough to keep the document bounded.
-PROCESSED_IDS_KEPT: Final = 500
-SAVE_ATTEMPTS: Final = 20
-EXCLUSIONS_KEPT: Final = 50
-SYSTEM: Final = "system:dispatch"
+EXCLUSIONS_SHOWN: Final = EXCLUSIONS_KEPT
 
 
 @dataclass(frozen=True)
-class Dispatch:
-    """Everything a handler needs; `create` wires the real repositories."""
-
-    requests: RequestRepository
-    volunteers: VolunteerRepository
-    reference: ReferenceRepository
-    timers: TimerRepository
-    settings: DispatchEngineSettings
-
-    def __post_init__(self) -> None:
-        lease = timedelta(seconds=self.settings.version_claim_lease_seconds)
-        self.requests.claim_lease = lease
-        self.volunteers.claim_lease = lease
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.settings.timezone)
+class Rules:
+    offers: OfferDefaults
+    candidates_wanted: int = 50
+    scan_limit: int = 2000
 
 
-def now_ms() -> datetime:
-    """The database keeps milliseconds; deciding with the same precision keeps timers comparable."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+@dataclass
+class Deciding:
+    """What a handler may consult besides the request: the district's roster, reference data, the clock."""
+
+    roster: Roster
+    reference: ReferenceCache
+    rules: Rules
+    tz: tzinfo
+    now: datetime
 
 
-class Working:
-    """One request being changed: a copy of its document, its domain state, and what follows from it."""
-
-    def __init__(self, ctx: Dispatch, document: Document, now: datetime) -> None:
-        self.ctx = ctx
-        self.doc = document
-        self.now = now
-        self.state = aggregate.state_of(document)
-        self.menu: Document = document.get("menu_item") or {}
-        self.events: list[tuple[StatusEvent, str, Document]] = []
-        self.timers: list[Timer] = []
-        self.releases: list[str] = []
-        self.reserved: set[str] = set()
-
-    # -- recording -----------------------------------------------------------------------------
-    def emit(self, events: Iterable[StatusEvent], message: str = "", detail: Document | None = None) -> None:
-        self.events.extend((event, message, detail or {}) for event in events)
-
-    def run(self, command: Command) -> bool:
-        result = apply(self.state, command, at=self.now)
-        if isinstance(result, Rejection):
-            self.emit([result.event])
-            return False
-        self.state = result.state
-        self.emit(result.events)
-        return True
-
-    def reject(self, command_type: str, by: str, problem: str, volunteer_id: str | None = None) -> None:
-        event = notice(
-            self.state,
-            REQUEST_COMMAND_REJECTED,
-            at=self.now,
-            by=by,
-            reason=problem,
-            volunteer_id=volunteer_id,
-            data={"command": command_type},
-        )
-        self.emit([event])
-
-    def decide(self, kind: str, *, actor: str, reason: str, chosen: str | None = None, **extra: Any) -> None:
-        self.doc.setdefault("decisions", []).append(
-            {
-                "at": self.now,
-                "kind": kind,
-                "level": self.state.level.wire_name,
-                "chosen_volunteer_id": chosen,
-                "reason": reason,
-                "actor": actor,
-                **extra,
-            }
-        )
-
-    # -- policies ------------------------------------------------------------------------------
-    def sla(self) -> escalation.SlaPolicy:
-        return aggregate.sla_policy(self.menu)
-
-    def rounds(self) -> offers.OfferRounds | None:
-        return aggregate.rounds_of(self.doc)
-
-    async def spare(self, volunteer_ids: Iterable[str]) -> dict[str, int]:
-        found = await self.ctx.volunteers.by_ids(self.doc["district_id"], volunteer_ids)
-        return aggregate.spare_capacity(found)
-
-    # -- steps ---------------------------------------------------------------------------------
-    async def take_offers(self, step: OfferStep) -> None:
-        self.state = step.request
-        self.emit(step.events)
-        self.timers.extend(step.timers)
-        self.doc["offer_rounds"] = aggregate.stored_rounds(step.rounds)
-        tried = set(self.doc.get("tried_volunteer_ids", []))
-        self.doc["tried_volunteer_ids"] = sorted(tried | set(step.request.offered_to))
-        if step.outcome is OfferOutcome.EXHAUSTED:
-            await self.take_escalation(escalation.escalate_when_exhausted(self.state, self.sla(), at=self.now))
-
-    async def take_escalation(self, step: EscalationStep) -> None:
-        self.state = step.request
-        detail: Document = {}
-        if step.outcome is EscalationOutcome.ESCALATED:
-            field = AREA_FIELD[self.state.level]
-            area = self.doc.get(field) if field else self.doc["district_id"]
-            detail = {
-                "responsible": await self.ctx.reference.responsible(self.doc["district_id"], self.state.level, area)
-            }
-            self.decide(
-                "escalate", actor=step.events[-1].by, reason=step.events[-1].reason, to_level=self.state.level.wire_name
-            )
-        for event in step.events:
-            self.emit([event], detail=detail if event.type == REQUEST_ESCALATED else None)
-        self.timers.extend(step.timers)
-        for timer in step.timers:
-            if timer.kind is TimerKind.SLA_DEADLINE and timer.clock and timer.deadline_at:
-                self.doc.setdefault("clocks", {})[timer.clock] = timer.deadline_at
-        if step.outcome in (EscalationOutcome.ESCALATED, EscalationOutcome.REOPENED) and self.state.status in (
-            RequestStatus.ESCALATED,
-            RequestStatus.MATCHING,
-        ):
-            if step.outcome is EscalationOutcome.REOPENED:
-                self.doc["tried_volunteer_ids"] = []
-            await self.match(by=SYSTEM)
-
-    async def match(self, *, by: str) -> MatchResult | None:
-        """Rank the current level's candidates and offer; with nobody left, climb the ladder."""
-        if self.state.status in (RequestStatus.SUBMITTED, RequestStatus.ESCALATED) and not self.run(
-            StartMatching(by=by)
-        ):
-            return None
-        field = AREA_FIELD[self.state.level]
-        documents = await self.ctx.volunteers.candidates(
-            district_id=self.doc["district_id"],
-            level=self.state.level,
-            area_id=self.doc.get(field) if field else None,
-            required_skills=self.menu.get("required_skills") or [],
-            language=(self.doc.get("resident") or {}).get("language"),
-            linked_heart_id=self.doc.get("linked_heart_volunteer_id"),
-            limit=self.ctx.settings.candidates_per_query,
-        )
-        request = MatchRequest(
-            request_id=self.doc["_id"],
-            place=aggregate.place_of(self.doc),
-            level=self.state.level,
-            required_skills=frozenset(self.menu.get("required_skills") or []),
-            language=(self.doc.get("resident") or {}).get("language"),
-            linked_heart_ids=frozenset(filter(None, [self.doc.get("linked_heart_volunteer_id")])),
-            already_tried=frozenset(self.doc.get("tried_volunteer_ids", [])),
-        )
-        result = rank_candidates(request, map(aggregate.volunteer_of, documents), at=self.now, local_tz=self.ctx.tz)
-        previous = self.rounds()
-        step = offers.start_offers(
-            self.state,
-            result.candidate_ids,
-            aggregate.offer_policy(self.menu, self.ctx.settings),
-            at=self.now,
-            spare_capacity=aggregate.spare_capacity({d["_id"]: d for d in documents}),
-            generation=previous.generation + 1 if previous else 1,
-            by=by,
-        )
-        self.decide(
-            "match",
-            actor=by,
-            reason="ranked candidates at this level; offered in order"
-            if result.ranked
-            else "no eligible volunteer at this level",
-            chosen=None,
-            offered=sorted(step.request.offered_to - self.state.offered_to),
-            candidates=[
-                {"rank": c.rank, "volunteer_id": c.volunteer_id, "explanation": c.explanation} for c in result.ranked
-            ],
-            excluded=[
-                {
-                    "volunteer_id": e.volunteer_id,
-                    "codes": [code.value for code in e.codes],
-                    "explanation": e.explanation,
-                }
-                for e in result.excluded[:EXCLUSIONS_KEPT]
-            ],
-        )
-        await self.take_offers(step)
-        return result
-
-    # -- finishing -----------------------------------------------------------------------------
-    def finish(self, processed_id: str | None, *, timer_id: str | None = None) -> None:
-        doc = self.doc
-        aggregate.store_state(doc, self.state)
-        envelopes = [aggregate.envelope_of(doc, e, message=m, detail=d) for e, m, d in self.events]
-        timers = [aggregate.timer_document(doc, t) for t in self.timers]
-        doc["timeline"] = [*doc.get("timeline", []), *envelopes]
-        doc["outbox"] = [*doc.get("outbox", []), *envelopes]
-        doc["timers_pending"] = [*doc.get("timers_pending", []), *timers]
-        doc["releases_pending"] = sorted({*doc.get("releases_pending", []), *self.releases})
-        doc["outbox_pending"] = bool(doc["outbox"] or doc["timers_pending"] or doc["releases_pending"])
-        doc["updated_at"] = self.now
-        clocks = doc.get("clocks") or {}
-        if self.state.status in AWAITING_VOLUNTEER:
-            doc["sla_due_at"] = clocks.get("accept")
-        elif self.state.status in WITH_VOLUNTEER:
-            doc["sla_due_at"] = clocks.get("resolve")
-        else:
-            doc["sla_due_at"] = None
-        if processed_id:
-            doc["processed_event_ids"] = [*doc.get("processed_event_ids", []), processed_id][-PROCESSED_IDS_KEPT:]
-        if timer_id:
-            doc["fired_timer_ids"] = [*doc.get("fired_timer_ids", []), timer_id]
+# -- matching and the ladder -----------------------------------------------------------------------
 
 
-Decide = Callable[[Working], Awaitable[bool]]
-
-
-async def _change(
-    ctx: Dispatch, request_id: str, dedupe_id: str | None, decide: Decide, now: datetime, *, timer_id: str | None = None
-) -> Document | None:
-    """Load, decide, save with optimistic concurrency; `decide` returns False when nothing changes."""
-    reserved: set[str] = set()
-    try:
-        for _ in range(SAVE_ATTEMPTS):
-            document = await ctx.requests.get(request_id)
-            if document is None:
-                return None
-            if dedupe_id and dedupe_id in document.get("processed_event_ids", []):
-                return document
-            if timer_id and timer_id in document.get("fired_timer_ids", []):
-                return document
-            work = Working(ctx, document, now)
-            changed = await decide(work)
-            reserved |= work.reserved
-            if not changed:
-                return None
-            work.finish(dedupe_id, timer_id=timer_id)
-            if await ctx.requests.save(work.doc):
-                reserved -= {work.doc.get("assigned_volunteer_id") or ""}
-                return work.doc
-        raise VersionConflict(request_id)
-    finally:
-        # A reservation taken for an accept that did not end up saved must not hold a slot.
-        for volunteer_id in reserved:
-            await ctx.volunteers.release(volunteer_id, request_id)
-
-
-# -- submission ---------------------------------------------------------------------------------
-
-
-async def handle_submitted(ctx: Dispatch, envelope: EventEnvelope, data: RequestSubmittedV1, now: datetime) -> Document:
-    """Create the request and start matching it, or return the stored one when this is a redelivery.
-
-    No read before the insert: looking up a new id is a miss, which on FerretDB v1 reads every request
-    ever stored. The match only reads, so a redelivery costs one match and a failed insert (the
-    duplicate `_id`), then returns what is stored.
-    """
-    grid = await ctx.reference.grid(envelope.district_id, data.grid_id) or {}
-    community_id = data.community_id or grid.get("community_id")
-    menu_item = (
-        await ctx.reference.menu_item(envelope.district_id, community_id, data.menu_item_code) if community_id else None
+def match(request: Request, ctx: Deciding, *, by: str) -> MatchResult | None:
+    """Rank the current level's candidates and offer; with nobody left, climb the ladder."""
+    if request.status in (RequestStatus.SUBMITTED, RequestStatus.ESCALATED) and not request.run(
+        StartMatching(by=by), ctx.now
+    ):
+        return None
+    wanted = MatchRequest(
+        request_id=request.id,
+        place=request.place,
+        level=request.state.level,
+        required_skills=frozenset(request.menu.required_skills),
+        language=request.resident.get("language"),
+        linked_heart_ids=frozenset(filter(None, [request.linked_heart_id])),
+        already_tried=frozenset(request.tried),
     )
-    document: Document = {
-        "_id": envelope.request,
-        "district_id": envelope.district_id,
-        "street_office_id": data.street_office_id or grid.get("street_office_id"),
-        "community_id": community_id,
-        "grid_id": data.grid_id,
-        "menu_item_code": data.menu_item_code,
-        "menu_item": _menu_snapshot(menu_item) if menu_item else {},
-        "urgency": (menu_item or {}).get("urgency", "normal"),
-        "status": RequestStatus.SUBMITTED.value,
-        "level": EscalationLevel.GRID.wire_name,
-        "priority": data.priority or (menu_item or {}).get("urgency", "normal"),
-        "resident": {
+    shortlist = ctx.roster.shortlist(
+        wanted, at=ctx.now, local_tz=ctx.tz, want=ctx.rules.candidates_wanted, scan_limit=ctx.rules.scan_limit
+    )
+    result = rank_candidates(wanted, shortlist.volunteers, at=ctx.now, local_tz=ctx.tz)
+    generation = request.rounds.generation + 1 if request.rounds else 1
+    step = offers.start_offers(
+        request.state,
+        result.candidate_ids,
+        offer_policy(request.menu, request.priority, ctx.rules.offers),
+        at=ctx.now,
+        spare_capacity={v.volunteer_id: v.spare for v in shortlist.volunteers},
+        generation=generation,
+        by=by,
+    )
+    request.decide(
+        "match",
+        at=ctx.now,
+        actor=by,
+        reason="ranked candidates at this level; offered in order"
+        if result.ranked
+        else "no eligible volunteer at this level",
+        offered=sorted(step.request.offered_to - request.state.offered_to),
+        scanned=shortlist.scanned,
+        candidates=[
+            {"rank": x.rank, "volunteer_id": x.volunteer_id, "explanation": x.explanation} for x in result.ranked
+        ],
+        excluded=[
+            {"volunteer_id": e.volunteer_id, "codes": [code.value for code in e.codes], "explanation": e.explanation}
+            for e in result.excluded[:EXCLUSIONS_SHOWN]
+        ],
+    )
+    take_offers(request, step, ctx)
+    return result
+
+
+def take_offers(request: Request, step: offers.OfferStep, ctx: Deciding) -> None:
+    request.take_offers(step)
+    if step.outcome is OfferOutcome.EXHAUSTED:
+        take_escalation(request, escalation.escalate_when_exhausted(request.state, request.sla(), at=ctx.now), ctx)
+
+
+def take_escalation(request: Request, step: EscalationStep, ctx: Deciding) -> None:
+    """Record an escalation step (naming whom to page), restart clocks, and match at the new level."""
+    request.state = step.request
+    for event in step.events:
+        detail: dict[str, Any] = {}
+        if event.type in (REQUEST_ESCALATED, REQUEST_SLA_WARNING):
+            detail["responsible"] = ctx.reference.responsible(request.state.level, request.place)
+        request.emit([event], detail=detail)
+    if step.outcome is EscalationOutcome.ESCALATED:
+        last = step.events[-1]
+        request.decide(
+            "escalate", at=ctx.now, actor=last.by, reason=last.reason, to_level=request.state.level.wire_name
+        )
+    request.take_clocks(step, ctx.now)
+    if step.outcome in (EscalationOutcome.ESCALATED, EscalationOutcome.REOPENED) and request.status in (
+        RequestStatus.ESCALATED,
+        RequestStatus.MATCHING,
+    ):
+        if step.outcome is EscalationOutcome.REOPENED:
+            request.tried = set()
+        match(request, ctx, by=SYSTEM)
+
+
+# -- submission ------------------------------------------------------------------------------------
+
+
+def submit(envelope: EventEnvelope, data: RequestSubmittedV1, ctx: Deciding) -> Request:
+    """Create the request from its submission and start matching it (or reject an item not on the menu)."""
+    district_id, now = envelope.district_id, ctx.now
+    grid = ctx.reference.get(Keys.grid(district_id, data.grid_id)) or {}
+    community_id = data.community_id or grid.get("community_id") or ""
+    item = ctx.reference.get(Keys.menu_item(district_id, community_id, data.menu_item_code)) if community_id else None
+    if item is not None and (item.get("community_id") != community_id or item.get("code") != data.menu_item_code):
+        item = None
+    menu = MenuTerms.of(item) if item else MenuTerms(code=data.menu_item_code)
+    request = Request(
+        id=envelope.request,
+        district_id=district_id,
+        place=_place(district_id, data, grid, community_id),
+        menu=menu,
+        priority=data.priority or menu.urgency,
+        resident={
             "name": data.resident_name,
             "phone": data.resident_phone,
             "language": data.resident_language,
             "id": data.resident_id,
         },
-        "linked_heart_volunteer_id": data.linked_heart_volunteer_id,
-        "text": data.text,
-        "attributes": data.attributes,
-        "submitted_by": data.submitted_by.model_dump() if data.submitted_by else None,
-        "submitted_at": envelope.time,
-        "created_at": now,
-        "updated_at": now,
-        "assigned_volunteer_id": None,
-        "offered_volunteer_ids": [],
-        "accept_due_at": None,
-        "resolve_due_at": None,
-        "sla_due_at": None,
-        "redo_count": 0,
-        "rating": None,
-        "notes": [],
-        "decisions": [],
-        "timeline": [],
-        "version": 1,
-        "sequence": 0,
-        "processed_event_ids": [],
-        "fired_timer_ids": [],
-        "outbox": [],
-        "timers_pending": [],
-        "releases_pending": [],
-    }
-    work = Working(ctx, document, now)
+        linked_heart_id=data.linked_heart_volunteer_id,
+        text=data.text,
+        attributes=data.attributes,
+        submitted_by=data.submitted_by.model_dump() if data.submitted_by else None,
+        submitted_at=envelope.time,
+        created_at=now,
+        updated_at=now,
+        state=RequestState(envelope.request),
+    )
     by = data.submitted_by.label() if data.submitted_by else SYSTEM
-    work.emit([notice(work.state, REQUEST_RECEIVED, at=now, by=by)], message="request received")
-    if menu_item is None:
-        work.run(Reject(by=SYSTEM, reason=f"menu item {data.menu_item_code!r} is not on the menu"))
+    request.emit([notice(request.state, REQUEST_RECEIVED, at=now, by=by)], message="request received")
+    if item is None:
+        request.run(Reject(by=SYSTEM, reason=f"menu item {data.menu_item_code!r} is not on the menu"), now)
     else:
-        work.run(StartMatching(by=SYSTEM))
-        await work.take_escalation(
-            EscalationStep(
-                work.state,
-                EscalationOutcome.WARNED,
-                timers=escalation.clock_timers(work.state, work.sla(), started_at=now),
-            )
-        )
-        await work.match(by=SYSTEM)
-    document["accept_due_at"] = (document.get("clocks") or {}).get("accept")
-    document["resolve_due_at"] = (document.get("clocks") or {}).get("resolve")
-    work.finish(envelope.id)
-    if not await ctx.requests.create(document):
-        # A redelivery, or another replica created it first: the stored one is the truth.
-        stored = await ctx.requests.get(envelope.request)
-        assert stored is not None
-        return stored
-    return document
+        request.run(StartMatching(by=SYSTEM), now)
+        timers = escalation.clock_timers(request.state, request.sla(), started_at=now)
+        take_escalation(request, EscalationStep(request.state, EscalationOutcome.WARNED, timers=timers), ctx)
+        match(request, ctx, by=SYSTEM)
+    request.processed_event(envelope.id)
+    return request
 
 
-def _menu_snapshot(item: Document) -> Document:
-    """The item's matching and SLA terms at submission: later menu edits do not change a running request."""
-    keys = ("code", "urgency", "required_skills", "deadlines", "offer_timeout_seconds", "widen_every_seconds")
-    return {key: item[key] for key in (*keys, "first_round", "widen_by") if key in item}
+def _place(district_id: str, data: RequestSubmittedV1, grid: dict[str, Any], community_id: str) -> Place:
+    return Place(district_id, data.street_office_id or grid.get("street_office_id") or "", community_id, data.grid_id)
 
 
-# -- commands -------------------------------------------------------------------------------------
+# -- commands --------------------------------------------------------------------------------------
+
+C = TypeVar("C", bound=Command)
+Handler = Callable[[Request, Any, Deciding], None]
+COMMAND_HANDLERS: dict[type[Command], Handler] = {}
 
 
-async def handle_command(ctx: Dispatch, envelope: EventEnvelope, data: Any, now: datetime) -> Document | None:
+def handles(
+    command: type[C],
+) -> Callable[[Callable[[Request, C, Deciding], None]], Callable[[Request, C, Deciding], None]]:
+    def register(handler: Callable[[Request, C, Deciding], None]) -> Callable[[Request, C, Deciding], None]:
+        COMMAND_HANDLERS[command] = handler
+        return handler
+
+    return register
+
+
+def handle_command(request: Request, command: Command, ctx: Deciding) -> None:
     """Apply one command; an illegal one is answered with `request.command_rejected` and the reason."""
-
-    async def decide(work: Working) -> bool:
-        await _command(work, envelope.type, data)
-        return True
-
-    return await _change(ctx, envelope.request, envelope.id, decide, now)
-
-
-async def _command(work: Working, command_type: str, data: Any) -> None:
-    actor: Actor = data.actor
-    by = actor.label()
-    volunteer_id: str | None = getattr(data, "volunteer_id", None)
-    if (
-        command_type in c.COMMAND_PAYLOADS
-        and actor.role == "volunteer"
-        and volunteer_id
-        and actor.subject != volunteer_id
-    ):
-        work.reject(command_type, by, "a volunteer may only answer for themselves", volunteer_id)
+    by = command.actor.label()
+    volunteer_id = getattr(command, "volunteer_id", None)
+    if command.actor.role == "volunteer" and volunteer_id and command.actor.subject != volunteer_id:
+        request.reject(command.command_type, by=by, problem="a volunteer may only answer for themselves", at=ctx.now)
         return
-    state = work.state
-    match command_type:
-        case c.OFFER_ACCEPT:
-            rounds = work.rounds()
-            if rounds is None or data.volunteer_id not in state.offered_to:
-                work.reject(command_type, by, f"volunteer {data.volunteer_id} holds no open offer", data.volunteer_id)
-                return
-            reserved = await work.ctx.volunteers.reserve(
-                work.doc["district_id"], data.volunteer_id, state.request_id, work.now
-            )
-            if reserved:
-                work.reserved.add(data.volunteer_id)
-            step = offers.accept_offer(
-                state, rounds, data.volunteer_id, at=work.now, spare_capacity={data.volunteer_id: int(reserved)}, by=by
-            )
-            await work.take_offers(step)
-            if step.outcome is OfferOutcome.ASSIGNED:
-                work.doc["assigned_at"] = work.now
-                work.decide("accept", actor=by, reason="first to accept the offer", chosen=data.volunteer_id)
-        case c.OFFER_DECLINE:
-            rounds = work.rounds()
-            if rounds is None:
-                work.reject(command_type, by, f"volunteer {data.volunteer_id} holds no open offer", data.volunteer_id)
-                return
-            spare = await work.spare(rounds.remaining)
-            await work.take_offers(
-                offers.decline_offer(state, rounds, data.volunteer_id, at=work.now, spare_capacity=spare, by=by)
-            )
-        case c.WORK_START:
-            work.run(StartWork(volunteer_id=data.volunteer_id, by=by, reason=data.note))
-        case c.WORK_COMPLETE:
-            if work.run(Resolve(volunteer_id=data.volunteer_id, by=by, reason=data.note)):
-                work.releases.append(data.volunteer_id)
-        case c.WORK_CANNOT_COMPLETE:
-            if work.run(GiveBack(volunteer_id=data.volunteer_id, by=by, reason=data.note or "cannot complete")):
-                work.releases.append(data.volunteer_id)
-                await work.match(by=by)
-        case c.REQUEST_CANCEL:
-            holder = state.assignee_id if state.status in WITH_VOLUNTEER else None
-            if work.run(Cancel(by=by, reason=data.reason)) and holder:
-                work.releases.append(holder)
-        case c.REQUEST_RATE:
-            work.doc["rating"] = {"stars": data.stars, "comment": data.comment}
-            rated = escalation.rate(state, data.stars, work.sla(), at=work.now, by=by)
-            if rated.outcome is EscalationOutcome.REJECTED:
-                work.doc["rating"] = None
-            await work.take_escalation(rated)
-        case c.REQUEST_REPORT_NOT_DONE:
-            await work.take_escalation(
-                escalation.report_not_done(
-                    state, work.sla(), at=work.now, by=by, reason=data.reason or "not actually done"
-                )
-            )
-        case c.REQUEST_ADD_NOTE:
-            work.doc.setdefault("notes", []).append({"at": work.now, "by": by, "text": data.text})
-            work.emit([notice(state, REQUEST_NOTE_ADDED, at=work.now, by=by)], message=data.text[:500])
-        case c.OPERATOR_CHANGE_PRIORITY:
-            work.doc["priority"] = data.priority
-            work.emit(
-                [
-                    notice(
-                        state,
-                        REQUEST_PRIORITY_CHANGED,
-                        at=work.now,
-                        by=by,
-                        reason=data.reason,
-                        data={"priority": data.priority},
-                    )
-                ]
-            )
-        case c.OPERATOR_ESCALATE:
-            await work.take_escalation(
-                escalation.escalate(
-                    state, work.sla(), at=work.now, by=by, reason=data.reason or "escalated by operator"
-                )
-            )
-        case c.OPERATOR_REASSIGN:
-            await _reassign(work, data, by)
-        case c.OPERATOR_CLOSE:
-            if state.status in WITH_VOLUNTEER:
-                holder = state.assignee_id
-                if work.run(Resolve(by=by, reason=data.reason or "closed by operator")) and holder:
-                    work.releases.append(holder)
-            else:
-                work.run(Expire(by=by, reason=data.reason or "closed by operator"))
-        case _:
-            work.reject(command_type, by, f"dispatch does not handle {command_type!r}")
+    handler = COMMAND_HANDLERS.get(type(command))
+    if handler is None:
+        request.reject(
+            command.command_type, by=by, problem=f"dispatch does not handle {command.command_type!r}", at=ctx.now
+        )
+        return
+    handler(request, command, ctx)
 
 
-async def _reassign(work: Working, data: c.ReassignV1, by: str) -> None:
-    state = work.state
-    holder = state.assignee_id if state.status in WITH_VOLUNTEER else None
-    if data.volunteer_id is None:
+@handles(c.AcceptOfferV1)
+def accept_offer(request: Request, command: c.AcceptOfferV1, ctx: Deciding) -> None:
+    by, volunteer_id = command.actor.label(), command.volunteer_id
+    if request.rounds is None or volunteer_id not in request.state.offered_to:
+        request.reject(
+            command.command_type,
+            by=by,
+            problem=f"volunteer {volunteer_id} holds no open offer",
+            at=ctx.now,
+            volunteer_id=volunteer_id,
+        )
+        return
+    spare = {volunteer_id: ctx.roster.spare(volunteer_id)}
+    step = offers.accept_offer(request.state, request.rounds, volunteer_id, at=ctx.now, spare_capacity=spare, by=by)
+    take_offers(request, step, ctx)
+    if step.outcome is OfferOutcome.ASSIGNED:
+        request.assigned_at = ctx.now
+        request.decide("accept", at=ctx.now, actor=by, reason="first to accept the offer", chosen=volunteer_id)
+
+
+@handles(c.DeclineOfferV1)
+def decline_offer(request: Request, command: c.DeclineOfferV1, ctx: Deciding) -> None:
+    by = command.actor.label()
+    if request.rounds is None:
+        request.reject(
+            command.command_type,
+            by=by,
+            problem=f"volunteer {command.volunteer_id} holds no open offer",
+            at=ctx.now,
+            volunteer_id=command.volunteer_id,
+        )
+        return
+    spare = {v: ctx.roster.spare(v) for v in request.rounds.remaining}
+    step = offers.decline_offer(
+        request.state, request.rounds, command.volunteer_id, at=ctx.now, spare_capacity=spare, by=by
+    )
+    take_offers(request, step, ctx)
+
+
+@handles(c.StartWorkV1)
+def start_work(request: Request, command: c.StartWorkV1, ctx: Deciding) -> None:
+    request.run(StartWork(volunteer_id=command.volunteer_id, by=command.actor.label(), reason=command.note), ctx.now)
+
+
+@handles(c.CompleteWorkV1)
+def complete_work(request: Request, command: c.CompleteWorkV1, ctx: Deciding) -> None:
+    if request.run(Resolve(volunteer_id=command.volunteer_id, by=command.actor.label(), reason=command.note), ctx.now):
+        request.resolved_at = ctx.now
+
+
+@handles(c.CannotCompleteWorkV1)
+def cannot_complete_work(request: Request, command: c.CannotCompleteWorkV1, ctx: Deciding) -> None:
+    by = command.actor.label()
+    if request.run(
+        GiveBack(volunteer_id=command.volunteer_id, by=by, reason=command.note or "cannot complete"), ctx.now
+    ):
+        match(request, ctx, by=by)
+
+
+@handles(c.CancelRequestV1)
+def cancel(request: Request, command: c.CancelRequestV1, ctx: Deciding) -> None:
+    request.run(Cancel(by=command.actor.label(), reason=command.reason), ctx.now)
+
+
+@handles(c.RateRequestV1)
+def rate(request: Request, command: c.RateRequestV1, ctx: Deciding) -> None:
+    by = command.actor.label()
+    cycle = request.state.redo_count
+    step = escalation.rate(request.state, command.stars, request.sla(), at=ctx.now, by=by)
+    if step.outcome is not EscalationOutcome.REJECTED:
+        request.ratings.append(
+            {"cycle": cycle, "stars": command.stars, "comment": command.comment, "at": ctx.now, "by": by}
+        )
+    take_escalation(request, step, ctx)
+
+
+@handles(c.ReportNotDoneV1)
+def report_not_done(request: Request, command: c.ReportNotDoneV1, ctx: Deciding) -> None:
+    step = escalation.report_not_done(
+        request.state, request.sla(), at=ctx.now, by=command.actor.label(), reason=command.reason or "not actually done"
+    )
+    take_escalation(request, step, ctx)
+
+
+@handles(c.AddNoteV1)
+def add_note(request: Request, command: c.AddNoteV1, ctx: Deciding) -> None:
+    by = command.actor.label()
+    request.notes.append({"at": ctx.now, "by": by, "text": command.text})
+    request.emit([notice(request.state, REQUEST_NOTE_ADDED, at=ctx.now, by=by)], message=command.text[:500])
+
+
+@handles(c.ChangePriorityV1)
+def change_priority(request: Request, command: c.ChangePriorityV1, ctx: Deciding) -> None:
+    """Priority paces the clocks, picks the offer policy and orders re-matching."""
+    by = command.actor.label()
+    request.priority = command.priority
+    data = {"priority": command.priority}
+    request.emit([notice(request.state, REQUEST_PRIORITY_CHANGED, at=ctx.now, by=by, reason=command.reason, data=data)])
+    if request.status not in TERMINAL_STATUSES and request.status is not RequestStatus.RESOLVED:
+        request.restart_clocks()
+
+
+@handles(c.EscalateV1)
+def escalate(request: Request, command: c.EscalateV1, ctx: Deciding) -> None:
+    step = escalation.escalate(
+        request.state,
+        request.sla(),
+        at=ctx.now,
+        by=command.actor.label(),
+        reason=command.reason or "escalated by operator",
+    )
+    take_escalation(request, step, ctx)
+
+
+@handles(c.CloseV1)
+def close(request: Request, command: c.CloseV1, ctx: Deciding) -> None:
+    by, reason = command.actor.label(), command.reason or "closed by operator"
+    if request.status in WITH_VOLUNTEER:
+        if request.run(Resolve(by=by, reason=reason), ctx.now):
+            request.resolved_at = ctx.now
+    else:
+        request.run(Expire(by=by, reason=reason), ctx.now)
+
+
+@handles(c.ReassignV1)
+def reassign(request: Request, command: c.ReassignV1, ctx: Deciding) -> None:
+    by, state = command.actor.label(), request.state
+    holder = request.holder
+    if command.volunteer_id is None:
         if holder is None:
             if state.status in AWAITING_VOLUNTEER and not state.offered_to:
-                await work.match(by=by)
+                match(request, ctx, by=by)
             else:
-                work.reject(c.OPERATOR_REASSIGN, by, f"cannot match again a request that is {state.status.value}")
+                request.reject(
+                    command.command_type,
+                    by=by,
+                    problem=f"cannot match again a request that is {state.status.value}",
+                    at=ctx.now,
+                )
             return
-        if work.run(GiveBack(by=by, reason=data.reason or "taken back by operator")):
-            work.releases.append(holder)
-            work.decide("override", actor=by, reason=data.reason or "match again", previous_volunteer_id=holder)
-            await work.match(by=by)
+        if request.run(GiveBack(by=by, reason=command.reason or "taken back by operator"), ctx.now):
+            request.decide(
+                "override", at=ctx.now, actor=by, reason=command.reason or "match again", previous_volunteer_id=holder
+            )
+            match(request, ctx, by=by)
         return
-    target = data.volunteer_id
+    target = command.volunteer_id
     if state.status in TERMINAL_STATUSES or state.status is RequestStatus.RESOLVED:
-        work.reject(c.OPERATOR_REASSIGN, by, f"cannot reassign a request that is {state.status.value}", target)
+        request.reject(
+            command.command_type,
+            by=by,
+            problem=f"cannot reassign a request that is {state.status.value}",
+            at=ctx.now,
+            volunteer_id=target,
+        )
         return
-    if target != holder:
-        if not await work.ctx.volunteers.reserve(work.doc["district_id"], target, state.request_id, work.now):
-            work.reject(c.OPERATOR_REASSIGN, by, f"volunteer {target} is unknown, inactive or at capacity", target)
-            return
-        work.reserved.add(target)
-    if work.run(Reassign(volunteer_id=target, by=by, reason=data.reason)):
-        if holder:
-            work.releases.append(holder)
-        work.doc["assigned_at"] = work.now
-        work.decide(
+    volunteer = ctx.roster.get(target)
+    if target != holder and (volunteer is None or not volunteer.active or volunteer.spare <= 0):
+        request.reject(
+            command.command_type,
+            by=by,
+            problem=f"volunteer {target} is unknown, inactive or at capacity",
+            at=ctx.now,
+            volunteer_id=target,
+        )
+        return
+    if request.run(Reassign(volunteer_id=target, by=by, reason=command.reason), ctx.now):
+        request.assigned_at = ctx.now
+        request.decide(
             "override",
+            at=ctx.now,
             actor=by,
-            reason=data.reason or "reassigned by operator",
+            reason=command.reason or "reassigned by operator",
             chosen=target,
             previous_volunteer_id=holder,
         )
 
 
-# -- timers and re-matching -----------------------------------------------------------------------
+# -- timers and re-matching ------------------------------------------------------------------------
 
 
-async def handle_timer(ctx: Dispatch, stored: Document, now: datetime) -> Document | None:
-    """Fire one claimed timer through the same save path; its id makes a second firing a no-op."""
-    timer = aggregate.timer_of(stored)
+def fire_timer(request: Request, timer: Timer, ctx: Deciding) -> None:
+    """A due offer timeout, widening tick, SLA warning or deadline; a stale one changes nothing visible."""
+    if timer.kind in (TimerKind.OFFER_TIMEOUT, TimerKind.OFFER_WIDEN):
+        if request.rounds is None:
+            return
+        spare = {v: ctx.roster.spare(v) for v in request.rounds.remaining}
+        step = offers.on_offer_timer(request.state, request.rounds, timer, at=ctx.now, spare_capacity=spare)
+        if step.outcome is not OfferOutcome.STALE:
+            take_offers(request, step, ctx)
+        return
+    step_sla = escalation.on_sla_timer(request.state, timer, request.sla(), at=ctx.now)
+    if step_sla.outcome is not EscalationOutcome.STALE:
+        take_escalation(request, step_sla, ctx)
 
-    async def decide(work: Working) -> bool:
-        if timer.kind in (TimerKind.OFFER_TIMEOUT, TimerKind.OFFER_WIDEN):
-            rounds = work.rounds()
-            if rounds is None:
-                return False
-            spare = await work.spare(rounds.remaining)
-            step = offers.on_offer_timer(work.state, rounds, timer, at=work.now, spare_capacity=spare)
-            if step.outcome is OfferOutcome.STALE:
-                return False
-            await work.take_offers(step)
-            return True
-        step_sla = escalation.on_sla_timer(work.state, timer, work.sla(), at=work.now)
-        if step_sla.outcome is EscalationOutcome.STALE:
-            return False
-        await work.take_escalation(step_sla)
+
+def rematch(request: Request, ctx: Deciding) -> bool:
+    """Offer a waiting request again (a volunteer became free or joined); True when it moved on."""
+    if not request.waiting:
+        return False
+    level = request.state.level
+    snapshot = request.snapshot()
+    match(request, ctx, by=SYSTEM)
+    if request.state.offered_to or request.state.level != level:
         return True
-
-    return await _change(ctx, timer.request_id, None, decide, now, timer_id=stored["_id"])
-
-
-async def rematch(ctx: Dispatch, request_id: str, now: datetime, *, by: str = SYSTEM) -> Document | None:
-    """Offer a waiting request again (a volunteer became free or was added); saves only on progress."""
-
-    async def decide(work: Working) -> bool:
-        if work.state.status not in AWAITING_VOLUNTEER or work.state.offered_to:
-            return False
-        level, tried = work.state.level, list(work.doc.get("tried_volunteer_ids", []))
-        result = await work.match(by=by)
-        progressed = bool(work.state.offered_to) or work.state.level != level
-        if not progressed:
-            work.doc["tried_volunteer_ids"] = tried
-        return progressed and result is not None
-
-    return await _change(ctx, request_id, None, decide, now)
+    # Nobody new: keep the request as it was, so that an idle re-match writes nothing.
+    request.restore(snapshot)
+    return False

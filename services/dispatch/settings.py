@@ -1,4 +1,4 @@
-"""Dispatch's own knobs on top of the platform's DispatchSettings: timers, sweeps and default policies."""
+"""Dispatch's own knobs on top of the platform's DispatchSettings: default policies and the loop's bounds."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ from shared.settings import DispatchSettings
 
 
 class DispatchEngineSettings(DispatchSettings):
+    # A district's own `timezone` wins; this applies to districts that name none.
     timezone: str = Field("Asia/Shanghai", validation_alias="DISPATCH_TIMEZONE")
-    timer_poll_seconds: float = Field(0.5, gt=0, validation_alias="DISPATCH_TIMER_POLL_SECONDS")
-    # A replica that claimed a timer and died leaves it to others after the lease.
-    timer_lease_seconds: float = Field(30.0, gt=0, validation_alias="DISPATCH_TIMER_LEASE_SECONDS")
-    # A writer that claimed the next version of a request and died frees it for others after this lease.
-    version_claim_lease_seconds: float = Field(30.0, gt=0, validation_alias="DISPATCH_VERSION_CLAIM_LEASE_SECONDS")
-    rematch_sweep_seconds: float = Field(10.0, gt=0, validation_alias="DISPATCH_REMATCH_SWEEP_SECONDS")
-    outbox_sweep_seconds: float = Field(2.0, gt=0, validation_alias="DISPATCH_OUTBOX_SWEEP_SECONDS")
-    outbox_grace_seconds: float = Field(5.0, ge=0, validation_alias="DISPATCH_OUTBOX_GRACE_SECONDS")
     # Per menu item `offer_timeout_seconds` wins; these apply when the item does not say.
     offer_timeout_seconds: float = Field(900.0, gt=0, validation_alias="DISPATCH_OFFER_TIMEOUT_SECONDS")
     urgent_offer_timeout_seconds: float = Field(120.0, gt=0, validation_alias="DISPATCH_URGENT_OFFER_TIMEOUT_SECONDS")
     urgent_widen_every_seconds: float = Field(60.0, gt=0, validation_alias="DISPATCH_URGENT_WIDEN_EVERY_SECONDS")
+    # Eligible volunteers ranked per match (after availability, capacity and already-asked are applied).
     candidates_per_query: int = Field(50, ge=1, validation_alias="DISPATCH_CANDIDATES_PER_QUERY")
+    # Volunteers looked at per match at most, so a district where nearly everyone is busy stays cheap.
+    match_scan_limit: int = Field(2000, ge=1, validation_alias="DISPATCH_MATCH_SCAN_LIMIT")
+    max_poll_records: int = Field(500, ge=1, validation_alias="DISPATCH_MAX_POLL_RECORDS")
+    commit_timeout_seconds: float = Field(10.0, gt=0, validation_alias="DISPATCH_COMMIT_TIMEOUT_SECONDS")
+    # Kafka's view of a dead member: a replica paused longer than this loses its partitions.
+    session_timeout_ms: int = Field(10_000, ge=1000, validation_alias="DISPATCH_SESSION_TIMEOUT_MS")

@@ -55,6 +55,10 @@ class WeeklyWindow:
         return (day == self.weekday and now >= self.start) or (day == (self.weekday + 1) % 7 and now < self.end)
 
 
+# Seven whole days: how a volunteer who gave no availability is treated.
+ALWAYS_AVAILABLE: Final = tuple(WeeklyWindow(day, time(0), time(0)) for day in range(7))
+
+
 @dataclass(frozen=True)
 class Volunteer:
     volunteer_id: str
@@ -67,6 +71,11 @@ class Volunteer:
     last_assigned_at: datetime | None = None
     active: bool = True
     location: Coordinates | None = None
+    on_duty: bool = True
+
+    @property
+    def spare(self) -> int:
+        return self.capacity - self.open_assignments if self.active else 0
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,7 @@ class ExclusionCode(StrEnum):
     MISSING_SKILLS = "missing_skills"
     AT_CAPACITY = "at_capacity"
     UNAVAILABLE = "unavailable"
+    OFF_DUTY = "off_duty"
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,7 @@ def exclusion_codes(
         (ExclusionCode.MISSING_SKILLS, not request.required_skills <= volunteer.skills),
         (ExclusionCode.AT_CAPACITY, volunteer.open_assignments >= volunteer.capacity),
         (ExclusionCode.UNAVAILABLE, not is_available(volunteer, at, local_tz)),
+        (ExclusionCode.OFF_DUTY, not volunteer.on_duty),
     )
     return tuple(code for code, failed in checks if failed)
 
@@ -226,5 +237,6 @@ def _explain_exclusion(request: MatchRequest, volunteer: Volunteer, codes: tuple
         ExclusionCode.MISSING_SKILLS: "lacks " + ", ".join(sorted(request.required_skills - volunteer.skills)),
         ExclusionCode.AT_CAPACITY: f"at capacity ({volunteer.open_assignments} of {volunteer.capacity})",
         ExclusionCode.UNAVAILABLE: "not available now",
+        ExclusionCode.OFF_DUTY: "off duty",
     }
     return f"{volunteer.volunteer_id}: " + "; ".join(texts[code] for code in codes)

@@ -7,8 +7,17 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.contracts import REQUEST_SUBMITTED, EventEnvelope, RequestSubmittedV1, new_event
+from shared.contracts import (
+    REQUEST_SUBMITTED,
+    VOLUNTEER_CHANGED,
+    EventEnvelope,
+    RequestSubmittedV1,
+    VolunteerChangedV1,
+    new_event,
+)
+from shared.kafka import EventPublisher
 from shared.mongo import Document
+from shared.settings import PlatformSettings
 
 DISTRICT = "chengzhong"
 STREET = "renminjie"
@@ -24,6 +33,7 @@ async def add_grid(db: AsyncDatabase[Document], grid_id: str, community_id: str)
 
 async def add_volunteer(
     db: AsyncDatabase[Document],
+    settings: PlatformSettings,
     volunteer_id: str,
     grid_id: str,
     community_id: str,
@@ -45,13 +55,31 @@ async def add_volunteer(
                 "capacity": capacity,
                 "active": True,
                 "availability": [],
-                "open_assignments": 0,
-                "assignment_ids": [],
-                "last_assigned_at": None,
             }
         },
         upsert=True,
     )
+    # As the admin does after every write: the owning dispatch replica learns of it from the district's key.
+    announcement = new_event(
+        event_type=VOLUNTEER_CHANGED,
+        source="test",
+        district_id=DISTRICT,
+        request_id=None,
+        data=VolunteerChangedV1(
+            volunteer_id=volunteer_id,
+            street_office_id=STREET,
+            community_id=community_id,
+            grid_id=grid_id,
+            skills=skills,
+            languages=["zh"],
+            capacity=capacity,
+        ),
+    )
+    publisher = EventPublisher(settings.kafka_bootstrap, 10.0)
+    try:
+        await publisher.publish(settings.topics().requests, announcement)
+    finally:
+        await publisher.close()
 
 
 async def add_menu_item(db: AsyncDatabase[Document], community_id: str, code: str, **terms: Any) -> None:

@@ -1,0 +1,226 @@
+"""One district as its owner holds it: live requests, the roster with its load, and the timers, in memory.
+
+Every message of the district (submission, command, roster change) and every due timer is applied here,
+synchronously; what changed is collected for the owner to write in one batch (`take_changes`). A
+message that fails half-way leaves the request as it was before it. Load is derived here and only here:
+whoever a request holds (assigned or in progress) takes one of that volunteer's slots.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, time, tzinfo
+from typing import Final
+
+from services.dispatch import handlers
+from services.dispatch.domain.matching import ALWAYS_AVAILABLE, Coordinates, Place, Volunteer, WeeklyWindow
+from services.dispatch.domain.roster import Roster
+from services.dispatch.domain.states import Timer
+from services.dispatch.handlers import Deciding, Rules
+from services.dispatch.reference import ReferenceCache
+from services.dispatch.request import Request
+from shared.contracts import EventEnvelope, RequestSubmittedV1, VolunteerChangedV1, VolunteerRemovedV1
+from shared.contracts.commands import Command
+from shared.mongo import Document
+
+log = logging.getLogger(__name__)
+
+# Waiting requests looked at per freed volunteer or roster change: the oldest, highest-priority first.
+REMATCH_BATCH: Final = 500
+
+
+@dataclass
+class Changes:
+    """What a batch changed: requests to write (with their outboxes) and volunteers whose load moved."""
+
+    requests: dict[str, Request] = field(default_factory=dict)
+    loads: dict[str, Volunteer] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.requests or self.loads)
+
+
+def volunteer_of(district_id: str, profile: VolunteerChangedV1 | Document) -> Volunteer:
+    """A roster entry from the admin's event, or from the volunteer document it announced."""
+    data = profile.model_dump() if isinstance(profile, VolunteerChangedV1) else profile
+    windows = tuple(
+        WeeklyWindow(int(w["weekday"]), time.fromisoformat(w["start"]), time.fromisoformat(w["end"]))
+        for w in data.get("availability") or []
+    )
+    location = data.get("location")
+    return Volunteer(
+        volunteer_id=data.get("volunteer_id") or data["_id"],
+        home=Place(district_id, data.get("street_office_id") or "", data.get("community_id") or "", data["grid_id"]),
+        skills=frozenset(data.get("skills") or []),
+        languages=frozenset(data.get("languages") or []),
+        windows=windows or ALWAYS_AVAILABLE,  # no availability given means always available
+        capacity=int(data.get("capacity", 1)),
+        active=bool(data.get("active", True)),
+        on_duty=bool(data.get("on_duty", True)),
+        location=Coordinates(float(location["lat"]), float(location["lon"])) if location else None,
+    )
+
+
+class District:
+    def __init__(
+        self, district_id: str, *, reference: ReferenceCache, rules: Rules, tz: tzinfo, roster: Roster | None = None
+    ) -> None:
+        self.district_id = district_id
+        self.reference = reference
+        self.rules = rules
+        self.tz = tz
+        self.roster = roster or Roster()
+        self.requests: dict[str, Request] = {}
+        self._timers: list[tuple[datetime, int, str, Timer]] = []
+        self._scheduled: set[tuple[str, Timer]] = set()
+        self._counter = itertools.count()
+        self._changes = Changes()
+
+    # -- restoring -----------------------------------------------------------------------------
+    def adopt(self, request: Request) -> None:
+        """Hold a request read from the database (restored at assignment, or loaded for a command)."""
+        self.requests[request.id] = request
+        self._schedule(request)
+
+    def count_restored_load(self, last_assigned: dict[str, datetime]) -> None:
+        """The load restored requests take: counted from the requests themselves, the one source of it."""
+        held: dict[str, int] = {}
+        for request in self.requests.values():
+            if request.holder:
+                held[request.holder] = held.get(request.holder, 0) + 1
+        for volunteer in list(self.roster.all()):
+            count = held.get(volunteer.volunteer_id, 0)
+            last = last_assigned.get(volunteer.volunteer_id)
+            if count or last:
+                self.roster.restore_load(volunteer.volunteer_id, count, last)
+
+    # -- applying ------------------------------------------------------------------------------
+    def deciding(self, now: datetime) -> Deciding:
+        return Deciding(self.roster, self.reference, self.rules, self.tz, now)
+
+    def submit(self, envelope: EventEnvelope, data: RequestSubmittedV1, now: datetime) -> Request | None:
+        if envelope.request in self.requests:
+            return None  # a redelivery: the request exists
+        request = handlers.submit(envelope, data, self.deciding(now))
+        self.requests[request.id] = request
+        self._after(request, None, now)
+        return request
+
+    def command(self, envelope: EventEnvelope, command: Command, now: datetime) -> Request | None:
+        """Apply a command to a request this district holds; None when it is unknown (never submitted here)."""
+        request = self.requests.get(envelope.request)
+        if request is None:
+            return None
+        if request.has_processed(envelope.id):
+            return request
+        before = request.snapshot()
+        try:
+            handlers.handle_command(request, command, self.deciding(now))
+            request.processed_event(envelope.id)
+        except Exception:
+            request.restore(before)
+            raise
+        self._after(request, before.holder, now)
+        return request
+
+    def volunteer_changed(self, data: VolunteerChangedV1, now: datetime) -> None:
+        self.roster.put(volunteer_of(self.district_id, data))
+        self._rematch_waiting(now)
+
+    def volunteer_removed(self, data: VolunteerRemovedV1) -> None:
+        self.roster.remove(data.volunteer_id)
+
+    def fire_due_timers(self, now: datetime) -> int:
+        """Fire every timer due by `now`; one cancelled since it was scheduled fires as a no-op."""
+        fired = 0
+        while self._timers and self._timers[0][0] <= now:
+            _, _, request_id, timer = heapq.heappop(self._timers)
+            self._scheduled.discard((request_id, timer))
+            request = self.requests.get(request_id)
+            if request is None or not request.finish_offer_timer(timer):
+                continue
+            before = request.snapshot()
+            try:
+                handlers.fire_timer(request, timer, self.deciding(now))
+            except Exception:
+                log.exception("timer %s of request %s failed; dropped", timer.kind.value, request_id)
+                request.restore(before)
+                request.finish_offer_timer(timer)
+            request.changed = True  # the fired timer leaves the stored list even when nothing else moved
+            self._after(request, before.holder, now)
+            fired += 1
+        return fired
+
+    def next_timer_at(self) -> datetime | None:
+        return self._timers[0][0] if self._timers else None
+
+    def rematch_waiting(self, now: datetime) -> None:
+        """Waiting requests again (availability windows open, volunteers come back on duty)."""
+        self._rematch_waiting(now)
+
+    # -- collecting ----------------------------------------------------------------------------
+    def take_changes(self) -> Changes:
+        changes, self._changes = self._changes, Changes()
+        return changes
+
+    def forget_closed(self) -> None:
+        """Closed requests are written and need no timers: read them back by `_id` if a command comes."""
+        for request_id in [r.id for r in self.requests.values() if not r.live and not r.changed]:
+            del self.requests[request_id]
+
+    def _after(self, request: Request, previous_holder: str | None, now: datetime) -> None:
+        request.close_if_done()
+        if request.changed:
+            request.updated_at = now
+            self._changes.requests[request.id] = request
+        holder = request.holder
+        if holder != previous_holder:
+            if previous_holder:
+                self.roster.released(previous_holder)
+                self._changed_load(previous_holder)
+            if holder:
+                self.roster.assigned(holder, now)
+                self._changed_load(holder)
+        self._schedule(request)
+        if previous_holder and previous_holder != holder:
+            self._rematch_waiting(now, freed=previous_holder)
+
+    def _changed_load(self, volunteer_id: str) -> None:
+        volunteer = self.roster.get(volunteer_id)
+        if volunteer is not None:
+            self._changes.loads[volunteer_id] = volunteer
+
+    def _schedule(self, request: Request) -> None:
+        for timer in request.timers:
+            if (request.id, timer) not in self._scheduled:
+                self._scheduled.add((request.id, timer))
+                heapq.heappush(self._timers, (timer.due_at, next(self._counter), request.id, timer))
+
+    def _rematch_waiting(self, now: datetime, *, freed: str | None = None) -> None:
+        volunteer = self.roster.get(freed) if freed else None
+        waiting = sorted((r for r in self.requests.values() if r.waiting), key=Request.queue_order)
+        for request in waiting[:REMATCH_BATCH]:
+            if volunteer is not None and (
+                volunteer.spare <= 0 or not volunteer.home.within(request.place, request.state.level)
+            ):
+                continue  # the freed volunteer cannot take this one: nothing to try
+            before = request.snapshot()
+            try:
+                moved = handlers.rematch(request, self.deciding(now))
+            except Exception:
+                log.exception("re-match of request %s failed", request.id)
+                request.restore(before)
+                continue
+            if moved:
+                self._after(request, before.holder, now)
+
+
+def restored_volunteers(district_id: str, documents: Iterable[Document]) -> Roster:
+    roster = Roster()
+    for document in documents:
+        roster.put(volunteer_of(district_id, document))
+    return roster

@@ -1,0 +1,437 @@
+"""The owner of its input partitions: restore, apply each poll batch in memory, write, publish, commit.
+
+Every message is keyed by district, so a partition owns whole districts. On assignment the owner raises
+the partition's epoch (see `store`), then restores each district of the partition from its live documents.
+Per poll batch, in this order: decode (unreadable messages go to the dead-letter topic), fetch by `_id`
+what memory lacks (a closed request a command names, reference data), apply every message and due timer
+with the pure rules, write the changed documents in one bulk by `_id`, publish their outboxes pipelined,
+and only then commit the offsets. A crash anywhere before the commit redelivers the batch; redelivery is
+a no-op (processed ids per request, and a submission whose offset may already be written is looked up by
+`_id` first: `written_through`). Waits are bounded, so a rebalance is never blocked for long: the revoke
+callback takes the same lock as a batch, and a batch's commit gives up after `commit_timeout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.partitioner import murmur2
+from prometheus_client import Counter
+from pydantic import ValidationError
+
+from services.dispatch.district import District, restored_volunteers
+from services.dispatch.domain.matching import Place
+from services.dispatch.handlers import Rules
+from services.dispatch.reference import Keys, ReferenceCache
+from services.dispatch.request import Request
+from services.dispatch.store import DispatchStore, Fenced, Lease
+from shared import tracing
+from shared.contracts import (
+    REQUEST_SUBMITTED,
+    VOLUNTEER_CHANGED,
+    VOLUNTEER_REMOVED,
+    EventEnvelope,
+    RequestSubmittedV1,
+    UnknownEventError,
+    VolunteerChangedV1,
+    VolunteerRemovedV1,
+    decode_data,
+)
+from shared.contracts.commands import Command
+from shared.kafka import EventPublisher
+
+log = logging.getLogger(__name__)
+
+STATUS_EVENTS_PUBLISHED = Counter(
+    "dispatch_status_events_published_total", "Status events published (republished ones included)", ["type"]
+)
+# Idle wake-ups to fire timers and write emptied outboxes; nothing is read while idle.
+MAX_IDLE_WAIT: Final = 1.0
+REMATCH_EVERY_SECONDS: Final = 60.0
+
+
+def now_ms() -> datetime:
+    """The database keeps milliseconds; deciding with the same precision keeps timers comparable."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def partition_of(district_id: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as intake's producer uses) sends a district to."""
+    return int(murmur2(district_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+@dataclass
+class OwnerStats:
+    handled: int = 0
+    dead_lettered: int = 0
+    timers_fired: int = 0
+    fenced: int = 0
+    last_loop: float = field(default_factory=time.monotonic)
+    lag_by_partition: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def lag(self) -> int:
+        return sum(self.lag_by_partition.values())
+
+
+@dataclass
+class OwnedPartition:
+    tp: TopicPartition
+    lease: Lease
+    districts: dict[str, District] = field(default_factory=dict)
+    # Requests whose outbox was published after their last write: emptied in the next write.
+    published: set[str] = field(default_factory=set)
+    broken: bool = False
+
+
+@dataclass(frozen=True)
+class OwnerSettings:
+    topic: str
+    status_topic: str
+    dead_letter_topic: str
+    instance_id: str
+    default_timezone: str
+    rules: Rules
+    max_records: int = 500
+    commit_timeout: float = 10.0
+    revoke_timeout: float = 20.0
+
+
+class DispatchOwner:
+    def __init__(
+        self, consumer: AIOKafkaConsumer, store: DispatchStore, publisher: EventPublisher, settings: OwnerSettings
+    ) -> None:
+        self._consumer = consumer
+        self._store = store
+        self._publisher = publisher
+        self._settings = settings
+        self._reference = ReferenceCache(store.reference)
+        self._partitions: dict[int, OwnedPartition] = {}
+        self._lock = asyncio.Lock()
+        self._last_rematch = time.monotonic()
+        self.stats = OwnerStats()
+
+    # -- ownership -----------------------------------------------------------------------------
+    def listener(self) -> ConsumerRebalanceListener:
+        owner = self
+
+        class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+            async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+                await owner._revoked(revoked)
+
+            async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+                await owner._assigned(assigned)
+
+        return Listener()
+
+    async def _revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        try:
+            await asyncio.wait_for(self._lock.acquire(), self._settings.revoke_timeout)
+        except TimeoutError:
+            log.warning(
+                "a batch still runs after %.0fs; dropping the revoked partitions anyway", self._settings.revoke_timeout
+            )
+            for tp in revoked:
+                self._partitions.pop(tp.partition, None)
+            return
+        try:
+            for tp in revoked:
+                self._partitions.pop(tp.partition, None)
+        finally:
+            self._lock.release()
+
+    async def _assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        async with self._lock:
+            for tp in sorted(assigned, key=lambda t: t.partition):
+                try:
+                    await self._take(tp)
+                except Exception:
+                    log.exception("restoring partition %s failed; will retry before its next batch", tp.partition)
+                    self._partitions[tp.partition] = OwnedPartition(tp, Lease("", 0, 0, None, -1), broken=True)
+
+    async def _take(self, tp: TopicPartition) -> None:
+        started = time.monotonic()
+        lease = await self._store.claim(f"{tp.topic}:{tp.partition}", self._settings.instance_id)
+        part = OwnedPartition(tp, lease)
+        partitions = len(self._consumer.partitions_for_topic(tp.topic) or ()) or 1
+        for district_id in await self._store.districts():
+            if partition_of(district_id, partitions) == tp.partition:
+                await self._restore(part, district_id)
+        self._partitions[tp.partition] = part
+        live = sum(len(d.requests) for d in part.districts.values())
+        log.info(
+            "own partition %s at epoch %d: %d districts, %d live requests, restored in %.2fs",
+            tp.partition, lease.epoch, len(part.districts), live, time.monotonic() - started,
+        )  # fmt: skip
+
+    async def _restore(self, part: OwnedPartition, district_id: str) -> District:
+        restored = await self._store.restore(district_id)
+        await self._reference.ensure([Keys.district(district_id)])
+        district = District(
+            district_id,
+            reference=self._reference,
+            rules=self._settings.rules,
+            tz=self._timezone(district_id),
+            roster=restored_volunteers(district_id, restored.volunteers),
+        )
+        for document in restored.requests:
+            request = Request.from_document(document)
+            district.adopt(request)
+            if request.outbox:
+                # Written but maybe never published (a crash in between): publish again, consumers de-duplicate.
+                district.requests[request.id].changed = True
+        district.count_restored_load(
+            {d["_id"]: d["last_assigned_at"] for d in restored.loads if d.get("last_assigned_at") is not None}
+        )
+        places = {r.place for r in district.requests.values()}
+        await self._reference.ensure(k for place in places for k in Keys.responsible(place))
+        part.districts[district_id] = district
+        return district
+
+    def _timezone(self, district_id: str) -> ZoneInfo:
+        name = self._reference.timezone(district_id, self._settings.default_timezone)
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            log.warning(
+                "district %s has an unknown time zone %r; using %s", district_id, name, self._settings.default_timezone
+            )
+            return ZoneInfo(self._settings.default_timezone)
+
+    # -- the loop ------------------------------------------------------------------------------
+    async def run_forever(self) -> None:
+        while True:
+            self.stats.last_loop = time.monotonic()
+            try:
+                batches = await self._consumer.getmany(
+                    timeout_ms=int(self._idle_wait() * 1000), max_records=self._settings.max_records
+                )
+                async with self._lock:
+                    for tp, messages in batches.items():
+                        part = self._partitions.get(tp.partition)
+                        if part is not None and messages:
+                            await self._batch(part, messages)
+                    await self._tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dispatch loop failed; continuing")
+                await asyncio.sleep(1.0)
+
+    def _idle_wait(self) -> float:
+        due = [d.next_timer_at() for p in self._partitions.values() for d in p.districts.values()]
+        soonest = min((d for d in due if d is not None), default=None)
+        if soonest is None:
+            return MAX_IDLE_WAIT
+        return max(0.0, min(MAX_IDLE_WAIT, (soonest - datetime.now(UTC)).total_seconds()))
+
+    async def _tick(self) -> None:
+        """Due timers, the periodic re-match of waiting requests, outboxes to empty: memory only until a write."""
+        now = now_ms()
+        rematch = time.monotonic() - self._last_rematch >= REMATCH_EVERY_SECONDS
+        if rematch:
+            self._last_rematch = time.monotonic()
+        for part in list(self._partitions.values()):
+            if part.broken:
+                continue
+            for district in part.districts.values():
+                self.stats.timers_fired += district.fire_due_timers(now)
+                if rematch:
+                    district.rematch_waiting(now)
+            await self._flush(part, None)
+
+    async def _batch(self, part: OwnedPartition, messages: list[ConsumerRecord[bytes, bytes]]) -> None:
+        if part.broken and not await self._repair(part, messages[0].offset):
+            return
+        decoded: list[tuple[ConsumerRecord[bytes, bytes], EventEnvelope, object]] = []
+        dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+        for message in messages:
+            try:
+                envelope = EventEnvelope.from_bytes(message.value or b"")
+                decoded.append((message, envelope, decode_data(envelope)))
+            except (ValidationError, UnknownEventError, ValueError) as exc:
+                log.warning("unreadable event at %s:%s:%s: %s", message.topic, message.partition, message.offset, exc)
+                dead.append((message, f"{type(exc).__name__}: {exc}"))
+        try:
+            await self._prefetch(part, decoded)
+        except Fenced:
+            raise
+        except Exception:
+            log.exception("reading what partition %s needs failed; the batch will be read again", part.tp.partition)
+            self._consumer.seek(part.tp, messages[0].offset)
+            await asyncio.sleep(1.0)
+            return
+        now = now_ms()
+        for message, envelope, payload in decoded:
+            token = tracing.activate(tracing.continue_from_headers(message.headers))
+            try:
+                self._apply(part, envelope, payload, now)
+                self.stats.handled += 1
+            except Exception as exc:
+                log.exception(
+                    "cannot apply %s %s", envelope.type, envelope.id, extra={"request_id": envelope.request_id}
+                )
+                dead.append((message, f"{type(exc).__name__}: {exc}"))
+            finally:
+                tracing.deactivate(token)
+        for district in part.districts.values():
+            self.stats.timers_fired += district.fire_due_timers(now)
+        last = messages[-1]
+        highwater = self._consumer.highwater(part.tp)
+        if highwater is not None:
+            self.stats.lag_by_partition[part.tp.partition] = max(highwater - last.offset - 1, 0)
+        await self._flush(part, last.offset, dead)
+
+    async def _prefetch(
+        self, part: OwnedPartition, decoded: list[tuple[ConsumerRecord[bytes, bytes], EventEnvelope, object]]
+    ) -> None:
+        """Read by `_id` what applying the batch needs and memory lacks, so applying is synchronous."""
+        keys = []
+        for message, envelope, payload in decoded:
+            district = part.districts.get(envelope.district_id) or await self._restore(part, envelope.district_id)
+            request_id = envelope.request_id
+            if request_id is None or request_id in district.requests:
+                continue
+            maybe_written = message.offset <= part.lease.written_through
+            if isinstance(payload, Command) or (isinstance(payload, RequestSubmittedV1) and maybe_written):
+                document = await self._store.request(request_id)
+                if document is not None and document.get("district_id") == envelope.district_id:
+                    district.adopt(Request.from_document(document))
+            if isinstance(payload, RequestSubmittedV1):
+                d = envelope.district_id
+                grid = Keys.grid(d, payload.grid_id)
+                await self._reference.ensure([grid])
+                community = payload.community_id or (self._reference.get(grid) or {}).get("community_id") or ""
+                keys.append(Keys.menu_item(d, community, payload.menu_item_code))
+                street = payload.street_office_id or (self._reference.get(grid) or {}).get("street_office_id") or ""
+                keys.extend(Keys.responsible(Place(d, street, community, payload.grid_id)))
+        await self._reference.ensure(keys)
+
+    def _apply(self, part: OwnedPartition, envelope: EventEnvelope, payload: object, now: datetime) -> None:
+        district = part.districts[envelope.district_id]
+        if envelope.type == REQUEST_SUBMITTED and isinstance(payload, RequestSubmittedV1):
+            district.submit(envelope, payload, now)
+        elif isinstance(payload, Command):
+            if district.command(envelope, payload, now) is None:
+                log.warning("command %s for unknown request", envelope.id, extra={"request_id": envelope.request_id})
+        elif envelope.type == VOLUNTEER_CHANGED and isinstance(payload, VolunteerChangedV1):
+            district.volunteer_changed(payload, now)
+        elif envelope.type == VOLUNTEER_REMOVED and isinstance(payload, VolunteerRemovedV1):
+            district.volunteer_removed(payload)
+        else:
+            raise UnknownEventError(f"dispatch does not handle {envelope.type!r}")
+
+    async def _flush(
+        self,
+        part: OwnedPartition,
+        offset: int | None,
+        dead: list[tuple[ConsumerRecord[bytes, bytes], str]] | None = None,
+    ) -> None:
+        """Write, publish, commit — in that order; a fenced replica stops before publishing."""
+        requests: dict[str, Request] = {}
+        loads = {}
+        for district in part.districts.values():
+            changes = district.take_changes()
+            requests.update(changes.requests)
+            loads.update(changes.loads)
+        try:
+            if requests or loads or part.published or offset is not None:
+                if offset is not None:
+                    await self._store.written_through(part.lease, offset)
+                await self._store.check(part.lease)
+                documents = []
+                for request in requests.values():
+                    request.version += 1
+                    documents.append(request.to_document(epoch=part.lease.epoch))
+                await self._store.write(part.lease, documents, loads.values(), part.published)
+                part.published = set()
+                await self._store.check(part.lease)
+            events = [EventEnvelope.model_validate(e) for r in requests.values() for e in r.outbox]
+            await self._publisher.publish_many(self._settings.status_topic, events)
+            for event in events:
+                STATUS_EVENTS_PUBLISHED.labels(event.type).inc()
+            for message, error in dead or ():
+                await self._dead_letter(message, error)
+        except Fenced as exc:
+            log.warning("fenced off partition %s: %s; dropping its state", part.tp.partition, exc)
+            self.stats.fenced += 1
+            self._partitions.pop(part.tp.partition, None)
+            self._consumer.pause(part.tp)
+            return
+        except Exception:
+            log.exception(
+                "writing or publishing partition %s failed; it will be restored and read again", part.tp.partition
+            )
+            part.broken = True
+            return
+        for request in requests.values():
+            request.changed = False
+            if request.outbox:
+                request.outbox = []
+                part.published.add(request.id)
+        for district in part.districts.values():
+            district.forget_closed()
+        if offset is not None:
+            await self._commit(part.tp, offset + 1)
+
+    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        try:
+            await asyncio.wait_for(self._consumer.commit({tp: offset}), self._settings.commit_timeout)
+        except (CommitFailedError, KafkaError, TimeoutError) as exc:
+            # The partition moved during a rebalance: the next owner reads these again, harmlessly.
+            log.info("commit of %s:%s at %s refused: %r", tp.topic, tp.partition, offset, exc)
+
+    async def _repair(self, part: OwnedPartition, first_offset: int) -> bool:
+        """After a failed write: drop the partition's memory, restore it, and read from the last commit."""
+        try:
+            committed = await self._consumer.committed(part.tp)
+            await self._take(part.tp)
+        except Exception:
+            log.exception("restoring partition %s failed; retrying", part.tp.partition)
+            self._consumer.seek(part.tp, first_offset)
+            await asyncio.sleep(1.0)
+            return False
+        if committed is not None and committed < first_offset:
+            self._consumer.seek(part.tp, committed)
+            return False
+        return True
+
+    async def _dead_letter(self, message: ConsumerRecord[bytes, bytes], error: str) -> None:
+        headers = [
+            *(message.headers or []),
+            ("dead_letter_error", error[:1000].encode()),
+            ("source_topic", message.topic.encode()),
+            ("source_partition", str(message.partition).encode()),
+            ("source_offset", str(message.offset).encode()),
+        ]
+        await self._publisher.publish_raw(self._settings.dead_letter_topic, message.key, message.value or b"", headers)
+        self.stats.dead_lettered += 1
+
+    # -- what readiness and metrics see --------------------------------------------------------
+    def healthy(self, stale_after: float = 60.0) -> bool:
+        return time.monotonic() - self.stats.last_loop < stale_after
+
+    def owned(self) -> dict[str, int]:
+        return {
+            "partitions": len(self._partitions),
+            "districts": sum(len(p.districts) for p in self._partitions.values()),
+            "live_requests": sum(len(d.requests) for p in self._partitions.values() for d in p.districts.values()),
+        }
+
+
+async def stop_quietly(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

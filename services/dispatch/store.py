@@ -1,0 +1,163 @@
+"""Dispatch's database access: restore a district, write a batch by `_id`, and the ownership epoch that fences.
+
+Every read here is by exact `_id` or by one equality an index serves (`live_district_id`, `district_id`
+on the roster and load), so its cost does not grow with history. Writes are one `bulk_write` per batch:
+the changed requests (outbox inside) and volunteer loads, each replaced or updated by `_id`.
+
+Fencing (DESIGN.md principle 4): each input partition has a document in `dispatch_partitions` whose
+`epoch` the new owner raises when Kafka assigns it the partition, before it reads any state. Every
+document the owner writes carries its epoch, and a write matches only documents whose `owner_epoch` is
+not newer; a replica that lost the partition without knowing (paused past the session timeout) checks the
+epoch before and after writing and, on finding a newer one, drops its state, publishes nothing and
+commits nothing. Its write itself is refused on every document the new owner already wrote (the filter
+no longer matches and the upsert hits the existing `_id`). On MongoDB that filter is atomic; on FerretDB
+v1 it is evaluated before the write, so the guarantee there rests on the epoch checks around the write.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, ReplaceOne, UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+from services.dispatch.domain.matching import Volunteer
+from services.dispatch.reference import Key
+from shared.mongo import Document
+
+log = logging.getLogger(__name__)
+
+DUPLICATE_KEY = 11000
+
+
+class Fenced(RuntimeError):
+    """Another replica owns the partition now (a newer epoch): stop writing, publishing and committing."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """This replica's ownership of one input partition."""
+
+    key: str
+    epoch: int
+    previous_epoch: int
+    previous_owner: str | None
+    written_through: int
+
+
+@dataclass(frozen=True)
+class RestoredDistrict:
+    requests: list[Document]
+    volunteers: list[Document]
+    loads: list[Document]
+
+
+class DispatchStore:
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._db = db
+        self._requests = db.requests
+        self._loads = db.volunteer_load
+        self._partitions = db.dispatch_partitions
+
+    async def ensure_indexes(self) -> None:
+        await self._requests.create_index([("live_district_id", ASCENDING)])
+        # Readers' queries (intake's lists, Open311, the console) until they move to read models.
+        await self._requests.create_index([("district_id", ASCENDING), ("status", ASCENDING)])
+        await self._requests.create_index([("district_id", ASCENDING), ("grid_id", ASCENDING)])
+        await self._loads.create_index([("district_id", ASCENDING)])
+
+    # -- ownership -----------------------------------------------------------------------------
+    async def claim(self, key: str, owner: str) -> Lease:
+        """Raise the partition's epoch: from now on, writes of an older epoch are refused."""
+        current = await self._partitions.find_one({"_id": key}) or {}
+        epoch = int(current.get("epoch", 0)) + 1
+        written = int(current.get("written_through", -1))
+        await self._partitions.replace_one(
+            {"_id": key},
+            {"epoch": epoch, "owner": owner, "claimed_at": datetime.now(UTC), "written_through": written},
+            upsert=True,
+        )
+        return Lease(key, epoch, int(current.get("epoch", 0)), current.get("owner"), written)
+
+    async def check(self, lease: Lease) -> None:
+        current = await self._partitions.find_one({"_id": lease.key}, {"epoch": 1})
+        if current is not None and int(current.get("epoch", 0)) != lease.epoch:
+            raise Fenced(f"{lease.key} is at epoch {current.get('epoch')}, ours is {lease.epoch}")
+
+    async def written_through(self, lease: Lease, offset: int) -> None:
+        """Remember how far this partition's messages may already be in the database (see `owner`)."""
+        await self._partitions.update_one(
+            {"_id": lease.key, "epoch": lease.epoch}, {"$max": {"written_through": offset}}
+        )
+
+    # -- reading -------------------------------------------------------------------------------
+    async def districts(self) -> list[str]:
+        """Every district id: reference data, small, read only when partitions are assigned."""
+        return [document["_id"] async for document in self._db.districts.find({}, {"_id": 1})]
+
+    async def restore(self, district_id: str) -> RestoredDistrict:
+        requests = await self._requests.find({"live_district_id": district_id}).to_list()
+        volunteers = await self._db.volunteers.find({"district_id": district_id}).to_list()
+        loads = await self._loads.find({"district_id": district_id}).to_list()
+        return RestoredDistrict(requests, volunteers, loads)
+
+    async def request(self, request_id: str) -> Document | None:
+        return await self._requests.find_one({"_id": request_id})
+
+    async def reference(self, key: Key) -> Document | None:
+        """One reference document by `_id` (a team by its grid: teams are few per district)."""
+        collection, district_id, *rest = key
+        if collection == "districts":
+            return await self._db.districts.find_one({"_id": district_id})
+        if collection == "teams":
+            return await self._db.teams.find_one({"district_id": district_id, "grid_id": rest[0]})
+        found = await self._db[collection].find_one({"_id": rest[0]})
+        return found if found is not None and found.get("district_id") == district_id else None
+
+    # -- writing -------------------------------------------------------------------------------
+    async def write(
+        self, lease: Lease, requests: Iterable[Document], loads: Iterable[Volunteer], published: Iterable[str] = ()
+    ) -> None:
+        """Write a batch by `_id`: changed requests, load, and emptied outboxes of requests published before.
+
+        Raises `Fenced` when a newer owner has written one of the documents.
+        """
+        newer = {"owner_epoch": {"$lte": lease.epoch}}
+        documents = list(requests)
+        rewritten = {document["_id"] for document in documents}
+        changed: list[Any] = [ReplaceOne({"_id": d["_id"], **newer}, d, upsert=True) for d in documents]
+        # Outboxes carried out after the last write of their request: emptied so a restore does not repeat them.
+        changed += [
+            UpdateOne({"_id": request_id, **newer}, {"$set": {"outbox": []}})
+            for request_id in published
+            if request_id not in rewritten
+        ]
+        load: list[Any] = [
+            UpdateOne(
+                {"_id": volunteer.volunteer_id, **newer},
+                {
+                    "$set": {
+                        "district_id": volunteer.home.district_id,
+                        "open_assignments": volunteer.open_assignments,
+                        "last_assigned_at": volunteer.last_assigned_at,
+                        "owner_epoch": lease.epoch,
+                    }
+                },
+                upsert=True,
+            )
+            for volunteer in loads
+        ]
+        try:
+            if changed:
+                await self._requests.bulk_write(changed, ordered=False)
+            if load:
+                await self._loads.bulk_write(load, ordered=False)
+        except BulkWriteError as exc:
+            if any(error.get("code") == DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
+                raise Fenced(f"{lease.key}: a document was written by a newer owner") from exc
+            raise
