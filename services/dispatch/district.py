@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 REMATCH_BATCH: Final = 500
 
 
+class CannotApply(RuntimeError):
+    """A message that broke a rule's code: answered with a visible refusal, then dead-lettered for a person."""
+
+
 @dataclass
 class Changes:
     """What a batch changed: requests to write (with their outboxes) and volunteers whose load moved."""
@@ -105,7 +109,15 @@ class District:
     def submit(self, envelope: EventEnvelope, data: RequestSubmittedV1, now: datetime) -> Request | None:
         if envelope.request in self.requests:
             return None  # a redelivery: the request exists
-        request = handlers.submit(envelope, data, self.deciding(now))
+        try:
+            request = handlers.submit(envelope, data, self.deciding(now))
+        except Exception as exc:
+            request = handlers.refuse_submission(
+                envelope, data, self.deciding(now), f"cannot be dispatched ({type(exc).__name__})"
+            )
+            self.requests[request.id] = request
+            self._after(request, None, now)
+            raise CannotApply(f"submission {envelope.id}: {exc!r}") from exc
         self.requests[request.id] = request
         self._after(request, None, now)
         return request
@@ -120,10 +132,19 @@ class District:
         before = request.snapshot()
         try:
             handlers.handle_command(request, command, self.deciding(now))
-            request.processed_event(envelope.id)
-        except Exception:
+        except Exception as exc:
+            # Never only a dead letter: the resident and the operator see the command refused, and why.
             request.restore(before)
-            raise
+            request.reject(
+                command.command_type,
+                by=command.actor.label(),
+                problem=f"dispatch could not apply this command ({type(exc).__name__}); operators are alerted",
+                at=now,
+            )
+            request.processed_event(envelope.id)
+            self._after(request, before.holder, now)
+            raise CannotApply(f"{command.command_type} {envelope.id}: {exc!r}") from exc
+        request.processed_event(envelope.id)
         self._after(request, before.holder, now)
         return request
 

@@ -152,6 +152,15 @@ def take_escalation(request: Request, step: EscalationStep, ctx: Deciding) -> No
 # -- submission ------------------------------------------------------------------------------------
 
 
+def refuse_submission(envelope: EventEnvelope, data: RequestSubmittedV1, ctx: Deciding, reason: str) -> Request:
+    """The request as `rejected`, with the reason, when its submission cannot be applied at all."""
+    request = _new_request(envelope, data, ctx, MenuTerms(code=data.menu_item_code), {}, data.community_id or "")
+    request.emit([notice(request.state, REQUEST_RECEIVED, at=ctx.now, by=SYSTEM)], message="request received")
+    request.run(Reject(by=SYSTEM, reason=reason), ctx.now)
+    request.processed_event(envelope.id)
+    return request
+
+
 def submit(envelope: EventEnvelope, data: RequestSubmittedV1, ctx: Deciding) -> Request:
     """Create the request from its submission and start matching it (or reject an item not on the menu)."""
     district_id, now = envelope.district_id, ctx.now
@@ -161,7 +170,30 @@ def submit(envelope: EventEnvelope, data: RequestSubmittedV1, ctx: Deciding) -> 
     if item is not None and (item.get("community_id") != community_id or item.get("code") != data.menu_item_code):
         item = None
     menu = MenuTerms.of(item) if item else MenuTerms(code=data.menu_item_code)
-    request = Request(
+    request = _new_request(envelope, data, ctx, menu, grid, community_id)
+    by = data.submitted_by.label() if data.submitted_by else SYSTEM
+    request.emit([notice(request.state, REQUEST_RECEIVED, at=now, by=by)], message="request received")
+    if item is None:
+        request.run(Reject(by=SYSTEM, reason=f"menu item {data.menu_item_code!r} is not on the menu"), now)
+    else:
+        request.run(StartMatching(by=SYSTEM), now)
+        timers = escalation.clock_timers(request.state, request.sla(), started_at=now)
+        take_escalation(request, EscalationStep(request.state, EscalationOutcome.WARNED, timers=timers), ctx)
+        match(request, ctx, by=SYSTEM)
+    request.processed_event(envelope.id)
+    return request
+
+
+def _new_request(
+    envelope: EventEnvelope,
+    data: RequestSubmittedV1,
+    ctx: Deciding,
+    menu: MenuTerms,
+    grid: dict[str, Any],
+    community_id: str,
+) -> Request:
+    district_id, now = envelope.district_id, ctx.now
+    return Request(
         id=envelope.request,
         district_id=district_id,
         place=_place(district_id, data, grid, community_id),
@@ -182,17 +214,6 @@ def submit(envelope: EventEnvelope, data: RequestSubmittedV1, ctx: Deciding) -> 
         updated_at=now,
         state=RequestState(envelope.request),
     )
-    by = data.submitted_by.label() if data.submitted_by else SYSTEM
-    request.emit([notice(request.state, REQUEST_RECEIVED, at=now, by=by)], message="request received")
-    if item is None:
-        request.run(Reject(by=SYSTEM, reason=f"menu item {data.menu_item_code!r} is not on the menu"), now)
-    else:
-        request.run(StartMatching(by=SYSTEM), now)
-        timers = escalation.clock_timers(request.state, request.sla(), started_at=now)
-        take_escalation(request, EscalationStep(request.state, EscalationOutcome.WARNED, timers=timers), ctx)
-        match(request, ctx, by=SYSTEM)
-    request.processed_event(envelope.id)
-    return request
 
 
 def _place(district_id: str, data: RequestSubmittedV1, grid: dict[str, Any], community_id: str) -> Place:

@@ -14,6 +14,7 @@ from services.dispatch.domain.states import (
     REQUEST_UNMATCHED,
     RESPONSIBLE_ROLE,
     TERMINAL_STATUSES,
+    WITH_VOLUNTEER,
     Command,
     Escalate,
     EscalationLevel,
@@ -128,6 +129,8 @@ def on_sla_timer(request: RequestState, timer: Timer, policy: SlaPolicy, *, at: 
         "deadline_at": timer.deadline_at.isoformat() if timer.deadline_at else None,
         "responsible_role": role,
     }
+    # The volunteer on the job is the one who can still make the resolve deadline: the warning names them.
+    holder = request.assignee_id if timer.clock == SlaClock.RESOLVE and request.status in WITH_VOLUNTEER else None
     if timer.kind is TimerKind.SLA_WARNING:
         warning = notice(
             request,
@@ -135,12 +138,15 @@ def on_sla_timer(request: RequestState, timer: Timer, policy: SlaPolicy, *, at: 
             at=at,
             by="system:sla",
             reason=f"{timer.clock} deadline near at {request.level.wire_name} level",
+            volunteer_id=holder,
             data=data,
         )
         return EscalationStep(request, EscalationOutcome.WARNED, (warning,))
     reason = f"{timer.clock} deadline passed at {request.level.wire_name} level"
     if next_level(request.level) is None:
-        breached = notice(request, REQUEST_SLA_BREACHED, at=at, by="system:sla", reason=reason, data=data)
+        breached = notice(
+            request, REQUEST_SLA_BREACHED, at=at, by="system:sla", reason=reason, volunteer_id=holder, data=data
+        )
         return EscalationStep(request, EscalationOutcome.AT_TOP, (breached,))
     return escalate(request, policy, at=at, by="system:sla", reason=reason)
 
