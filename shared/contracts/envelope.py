@@ -52,6 +52,11 @@ def register_payload(event_type: str, version: int, model: type[BaseModel]) -> N
     _PAYLOADS[(event_type, version)] = model
 
 
+def registered_payloads() -> dict[tuple[str, int], type[BaseModel]]:
+    """Every (type, schema_version) with its payload model, in registration order; a copy, for documentation."""
+    return dict(_PAYLOADS)
+
+
 def decode_data(envelope: EventEnvelope) -> BaseModel:
     """Validate the envelope's payload against the model registered for its type and version."""
     model = _PAYLOADS.get((envelope.type, envelope.schema_version))
