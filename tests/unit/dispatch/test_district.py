@@ -274,7 +274,7 @@ def test_roster_changes_reach_matching_and_restore_keeps_the_timers() -> None:
     assert types(again.requests[request.id])[-1] in ("request.offer_expired", "request.unmatched", "request.escalated")
 
 
-def test_a_command_that_breaks_is_refused_visibly(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_command_that_breaks_is_refused_visibly() -> None:
     d = district()
     d.volunteer_changed(volunteer("v1"), T0)
     request = submit(d)
@@ -282,7 +282,11 @@ def test_a_command_that_breaks_is_refused_visibly(monkeypatch: pytest.MonkeyPatc
     def broken(*_: object) -> None:
         raise KeyError("boom")
 
-    monkeypatch.setitem(COMMAND_HANDLERS, c.AddNoteV1, broken)
-    with pytest.raises(CannotApply):
-        send(d, request, c.AddNoteV1(actor=OPERATOR, text="hello"))
+    original = COMMAND_HANDLERS[c.AddNoteV1]
+    COMMAND_HANDLERS[c.AddNoteV1] = broken
+    try:
+        with pytest.raises(CannotApply):
+            send(d, request, c.AddNoteV1(actor=OPERATOR, text="hello"))
+    finally:
+        COMMAND_HANDLERS[c.AddNoteV1] = original
     assert types(request)[-1] == "request.command_rejected" and request.state.offered_to == {"v1"}
