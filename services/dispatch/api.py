@@ -72,6 +72,7 @@ def create_app(settings: DispatchEngineSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await store.ensure_indexes()
+        await store.migrate_first_cut()
         await ensure_topics(settings.kafka_bootstrap, topics)
         # aiokafka binds a consumer to the running event loop: it is made here, not at import.
         consumer = AIOKafkaConsumer(

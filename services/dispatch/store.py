@@ -71,6 +71,34 @@ class DispatchStore:
         await self._requests.create_index([("district_id", ASCENDING), ("grid_id", ASCENDING)])
         await self._loads.create_index([("district_id", ASCENDING)])
 
+    async def migrate_first_cut(self) -> int:
+        """Once per database: mark the first cut's open requests live and move their timers into them.
+
+        The first cut kept timers in a `timers` collection and had no `live_district_id`; without this, its
+        open requests would never be restored. A marker document makes later starts skip the scan.
+        """
+        marker = {"_id": "first-cut-requests"}
+        if await self._db.dispatch_migrations.find_one(marker) is not None:
+            return 0
+        live = ["submitted", "matching", "offered", "escalated", "assigned", "in_progress"]
+        timers: dict[str, list[Document]] = {}
+        async for timer in self._db.timers.find({}):
+            timers.setdefault(timer.get("request_id", ""), []).append(
+                {
+                    k: timer.get(k)
+                    for k in ("kind", "due_at", "level", "generation", "volunteer_id", "clock", "deadline_at")
+                }
+            )
+        operations: list[Any] = []
+        async for request in self._requests.find({"status": {"$in": live}, "live_district_id": {"$exists": False}}):
+            fields = {"live_district_id": request["district_id"], "timers": timers.get(request["_id"], [])}
+            operations.append(UpdateOne({"_id": request["_id"]}, {"$set": fields}))
+        if operations:
+            await self._requests.bulk_write(operations, ordered=False)
+            log.info("moved %d open requests of the first cut into dispatch's live state", len(operations))
+        await self._db.dispatch_migrations.replace_one(marker, {**marker, "at": datetime.now(UTC)}, upsert=True)
+        return len(operations)
+
     # -- ownership -----------------------------------------------------------------------------
     async def claim(self, key: str, owner: str) -> Lease:
         """Raise the partition's epoch: from now on, writes of an older epoch are refused."""
@@ -160,4 +188,9 @@ class DispatchStore:
         except BulkWriteError as exc:
             if any(error.get("code") == DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
                 raise Fenced(f"{lease.key}: a document was written by a newer owner") from exc
+            raise
+        except KeyError:
+            # FerretDB v1 answers a refused upsert without `nModified`, which PyMongo's bulk result trips on;
+            # a refused upsert here means a newer owner wrote the document, which the epoch then shows.
+            await self.check(lease)
             raise
