@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, time, tzinfo
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 # Waiting requests looked at per freed volunteer or roster change: the oldest, highest-priority first.
 REMATCH_BATCH: Final = 500
+# Closed requests remembered after they leave memory, so a submission retried by intake stays one request.
+RECENTLY_CLOSED_KEPT: Final = 10_000
 
 
 class CannotApply(RuntimeError):
@@ -83,6 +86,7 @@ class District:
         self._scheduled: set[tuple[str, Timer]] = set()
         self._counter = itertools.count()
         self._changes = Changes()
+        self._recently_closed: OrderedDict[str, None] = OrderedDict()
 
     # -- restoring -----------------------------------------------------------------------------
     def adopt(self, request: Request) -> None:
@@ -107,8 +111,8 @@ class District:
         return Deciding(self.roster, self.reference, self.rules, self.tz, now)
 
     def submit(self, envelope: EventEnvelope, data: RequestSubmittedV1, now: datetime) -> Request | None:
-        if envelope.request in self.requests:
-            return None  # a redelivery: the request exists
+        if envelope.request in self.requests or envelope.request in self._recently_closed:
+            return None  # a redelivery, or intake's retry of the same submission: the request exists
         try:
             request = handlers.submit(envelope, data, self.deciding(now))
         except Exception as exc:
@@ -192,6 +196,9 @@ class District:
         """Closed requests are written and need no timers: read them back by `_id` if a command comes."""
         for request_id in [r.id for r in self.requests.values() if not r.live and not r.changed]:
             del self.requests[request_id]
+            self._recently_closed[request_id] = None
+        while len(self._recently_closed) > RECENTLY_CLOSED_KEPT:
+            self._recently_closed.popitem(last=False)
 
     def _after(self, request: Request, previous_holder: str | None, now: datetime) -> None:
         request.close_if_done()
