@@ -245,6 +245,7 @@ class DispatchOwner:
             self._last_rematch = time.monotonic()
         for part in list(self._partitions.values()):
             if part.broken:
+                await self._repair(part)
                 continue
             for district in part.districts.values():
                 self.stats.timers_fired += district.fire_due_timers(now)
@@ -253,7 +254,8 @@ class DispatchOwner:
             await self._flush(part, None)
 
     async def _batch(self, part: OwnedPartition, messages: list[ConsumerRecord[bytes, bytes]]) -> None:
-        if part.broken and not await self._repair(part, messages[0].offset):
+        if part.broken:
+            await self._repair(part)  # these messages are read again from the last commit
             return
         decoded: list[tuple[ConsumerRecord[bytes, bytes], EventEnvelope, object]] = []
         dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
@@ -269,9 +271,10 @@ class DispatchOwner:
         except Fenced:
             raise
         except Exception:
-            log.exception("reading what partition %s needs failed; the batch will be read again", part.tp.partition)
-            self._consumer.seek(part.tp, messages[0].offset)
-            await asyncio.sleep(1.0)
+            log.exception(
+                "reading what partition %s needs failed; it will be restored and read again", part.tp.partition
+            )
+            part.broken = True
             return
         now = now_ms()
         for message, envelope, payload in decoded:
@@ -393,20 +396,17 @@ class DispatchOwner:
             # The partition moved during a rebalance: the next owner reads these again, harmlessly.
             log.info("commit of %s:%s at %s refused: %r", tp.topic, tp.partition, offset, exc)
 
-    async def _repair(self, part: OwnedPartition, first_offset: int) -> bool:
-        """After a failed write: drop the partition's memory, restore it, and read from the last commit."""
+    async def _repair(self, part: OwnedPartition) -> None:
+        """After a failed read or write: restore the partition from the database and read on from the last
+        commit, so that what was applied in memory but not written is applied again."""
         try:
             committed = await self._consumer.committed(part.tp)
             await self._take(part.tp)
         except Exception:
             log.exception("restoring partition %s failed; retrying", part.tp.partition)
-            self._consumer.seek(part.tp, first_offset)
             await asyncio.sleep(1.0)
-            return False
-        if committed is not None and committed < first_offset:
-            self._consumer.seek(part.tp, committed)
-            return False
-        return True
+            return
+        self._consumer.seek(part.tp, committed if committed is not None else 0)
 
     async def _dead_letter(self, message: ConsumerRecord[bytes, bytes], error: str) -> None:
         headers = [
