@@ -52,7 +52,7 @@ EXCLUSIONS_SHOWN: Final = EXCLUSIONS_KEPT
 @dataclass(frozen=True)
 class Rules:
     offers: OfferDefaults
-    candidates_wanted: int = 50
+    candidates_wanted: int = 10
     scan_limit: int = 2000
 
 
@@ -122,8 +122,13 @@ def match(request: Request, ctx: Deciding, *, by: str) -> MatchResult | None:
 
 def take_offers(request: Request, step: offers.OfferStep, ctx: Deciding) -> None:
     request.take_offers(step)
-    if step.outcome is OfferOutcome.EXHAUSTED:
-        take_escalation(request, escalation.escalate_when_exhausted(request.state, request.sla(), at=ctx.now), ctx)
+    if step.outcome is not OfferOutcome.EXHAUSTED:
+        return
+    if len(step.rounds.candidates) >= ctx.rules.candidates_wanted:
+        # The shortlist was cut at `candidates_wanted`: more may be eligible at this level; ask them first.
+        match(request, ctx, by=SYSTEM)
+        return
+    take_escalation(request, escalation.escalate_when_exhausted(request.state, request.sla(), at=ctx.now), ctx)
 
 
 def take_escalation(request: Request, step: EscalationStep, ctx: Deciding) -> None:

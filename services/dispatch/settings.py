@@ -14,8 +14,9 @@ class DispatchEngineSettings(DispatchSettings):
     offer_timeout_seconds: float = Field(900.0, gt=0, validation_alias="DISPATCH_OFFER_TIMEOUT_SECONDS")
     urgent_offer_timeout_seconds: float = Field(120.0, gt=0, validation_alias="DISPATCH_URGENT_OFFER_TIMEOUT_SECONDS")
     urgent_widen_every_seconds: float = Field(60.0, gt=0, validation_alias="DISPATCH_URGENT_WIDEN_EVERY_SECONDS")
-    # Eligible volunteers ranked per match (after availability, capacity and already-asked are applied).
-    candidates_per_query: int = Field(50, ge=1, validation_alias="DISPATCH_CANDIDATES_PER_QUERY")
+    # Eligible volunteers ranked per match (after availability, capacity and already-asked are applied);
+    # when all of them have been asked, the level is matched again before the request climbs.
+    candidates_per_query: int = Field(10, ge=1, validation_alias="DISPATCH_CANDIDATES_PER_QUERY")
     # Volunteers looked at per match at most, so a district where nearly everyone is busy stays cheap.
     match_scan_limit: int = Field(2000, ge=1, validation_alias="DISPATCH_MATCH_SCAN_LIMIT")
     max_poll_records: int = Field(500, ge=1, validation_alias="DISPATCH_MAX_POLL_RECORDS")

@@ -290,3 +290,15 @@ def test_a_command_that_breaks_is_refused_visibly() -> None:
     finally:
         COMMAND_HANDLERS[c.AddNoteV1] = original
     assert types(request)[-1] == "request.command_rejected" and request.state.offered_to == {"v1"}
+
+
+def test_a_level_is_matched_again_before_climbing_when_the_shortlist_was_cut() -> None:
+    d = district()
+    for n in range(15):
+        d.volunteer_changed(volunteer(f"v{n:02}"), T0)
+    request = submit(d)
+    for _ in range(14):
+        (asked,) = request.state.offered_to
+        send(d, request, c.DeclineOfferV1(actor=by(asked), volunteer_id=asked))
+    assert request.state.level.wire_name == "grid" and request.state.offered_to == {"v14"}
+    assert sum(1 for decision in request.decisions if decision["kind"] == "match") == 2
