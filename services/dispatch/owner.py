@@ -358,9 +358,14 @@ class DispatchOwner:
                 for request in requests.values():
                     request.version += 1
                     documents.append(request.to_document(epoch=part.lease.epoch))
-                await self._store.write(part.lease, documents, loads.values(), part.published)
+                refused = await self._store.write(part.lease, documents, loads.values(), part.published)
                 part.published = set()
                 await self._store.check(part.lease)
+                for request_id in refused:
+                    # Poison for the database: its last stored state stands, and nothing of it is published.
+                    requests.pop(request_id, None)
+                    for district in part.districts.values():
+                        district.requests.pop(request_id, None)
             events = [EventEnvelope.model_validate(e) for r in requests.values() for e in r.outbox]
             await self._publisher.publish_many(self._settings.status_topic, events)
             for event in events:

@@ -140,6 +140,20 @@ def offer_policy(menu: MenuTerms, priority: str, defaults: OfferDefaults) -> Off
     return OfferPolicy.one_at_a_time(timedelta(seconds=timeout))
 
 
+def storable(value: Any) -> Any:
+    """Keys MongoDB cannot store (a `.` inside, a leading `$`) in their full-width look-alikes, recursively."""
+    if isinstance(value, dict):
+        return {
+            key.replace(".", "\uff0e").replace("$", "\uff04", 1)
+            if key.startswith("$") or "." in key
+            else key: storable(v)
+            for key, v in value.items()
+        }
+    if isinstance(value, list):
+        return [storable(v) for v in value]
+    return value
+
+
 def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -446,7 +460,7 @@ class Request:
             "resident": self.resident,
             "linked_heart_volunteer_id": self.linked_heart_id,
             "text": self.text,
-            "attributes": self.attributes,
+            "attributes": storable(self.attributes),
             "submitted_by": self.submitted_by,
             "submitted_at": self.submitted_at,
             "created_at": self.created_at,

@@ -150,18 +150,22 @@ class DispatchStore:
     # -- writing -------------------------------------------------------------------------------
     async def write(
         self, lease: Lease, requests: Iterable[Document], loads: Iterable[Volunteer], published: Iterable[str] = ()
-    ) -> None:
+    ) -> list[str]:
         """Write a batch by `_id`: changed requests, load, and emptied outboxes of requests published before.
 
-        Raises `Fenced` when a newer owner has written one of the documents.
+        Returns the ids of requests the database refused to store (poison: the caller drops them); raises
+        `Fenced` when a newer owner has written one of the documents.
         """
-        newer = {"owner_epoch": {"$lte": lease.epoch}}
+        # Not newer than ours; a document without an epoch (written before fencing existed) matches too.
+        newer = {"owner_epoch": {"$not": {"$gt": lease.epoch}}}
         documents = list(requests)
         rewritten = {document["_id"] for document in documents}
-        changed: list[Any] = [ReplaceOne({"_id": d["_id"], **newer}, d, upsert=True) for d in documents]
+        changed: list[tuple[str, Any]] = [
+            (d["_id"], ReplaceOne({"_id": d["_id"], **newer}, d, upsert=True)) for d in documents
+        ]
         # Outboxes carried out after the last write of their request: emptied so a restore does not repeat them.
         changed += [
-            UpdateOne({"_id": request_id, **newer}, {"$set": {"outbox": []}})
+            (request_id, UpdateOne({"_id": request_id, **newer}, {"$set": {"outbox": []}}))
             for request_id in published
             if request_id not in rewritten
         ]
@@ -180,17 +184,32 @@ class DispatchStore:
             )
             for volunteer in loads
         ]
+        refused: list[str] = []
         try:
             if changed:
-                await self._requests.bulk_write(changed, ordered=False)
+                await self._requests.bulk_write([operation for _, operation in changed], ordered=False)
+        except (BulkWriteError, KeyError):
+            # A document was refused. (FerretDB v1 answers a refused write without `nModified`, which PyMongo's
+            # bulk result trips on, so the refused one is found by writing them one by one.)
+            await self.check(lease)
+            refused = await self._one_by_one(lease, changed)
+        try:
             if load:
                 await self._loads.bulk_write(load, ordered=False)
-        except BulkWriteError as exc:
-            if any(error.get("code") == DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
-                raise Fenced(f"{lease.key}: a document was written by a newer owner") from exc
-            raise
-        except KeyError:
-            # FerretDB v1 answers a refused upsert without `nModified`, which PyMongo's bulk result trips on;
-            # a refused upsert here means a newer owner wrote the document, which the epoch then shows.
+        except (BulkWriteError, KeyError) as exc:
             await self.check(lease)
-            raise
+            raise Fenced(f"{lease.key}: a volunteer's load was written by a newer owner") from exc
+        return refused
+
+    async def _one_by_one(self, lease: Lease, operations: list[tuple[str, Any]]) -> list[str]:
+        refused: list[str] = []
+        for request_id, operation in operations:
+            try:
+                await self._requests.bulk_write([operation], ordered=False)
+            except (BulkWriteError, KeyError) as exc:
+                details = exc.details.get("writeErrors", []) if isinstance(exc, BulkWriteError) else []
+                if any(error.get("code") == DUPLICATE_KEY for error in details):
+                    raise Fenced(f"{lease.key}: a document was written by a newer owner") from exc
+                log.error("the database refused request %s: %r", request_id, exc)
+                refused.append(request_id)
+        return refused

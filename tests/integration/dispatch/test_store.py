@@ -98,3 +98,12 @@ async def test_the_first_cuts_open_requests_become_live_once(store_db: AsyncData
     restored = await store.restore("d1")
     assert [d["_id"] for d in restored.requests] == ["old-open"]
     assert [(t["kind"], t["due_at"]) for t in restored.requests[0]["timers"]] == [("sla_deadline", due)]
+
+
+async def test_a_document_written_before_fencing_existed_is_taken_over(store_db: AsyncDatabase[Document]) -> None:
+    await store_db.requests.insert_one({"_id": "legacy", "district_id": "d1", "grid_id": "g1", "status": "offered"})
+    store = DispatchStore(store_db)
+    lease = await store.claim("requests:2", "replica-a")
+    refused = await store.write(lease, [request_document("legacy", "d1", live=True, epoch=lease.epoch)], [])
+    stored = await store.request("legacy")
+    assert refused == [] and stored is not None and stored["owner_epoch"] == lease.epoch

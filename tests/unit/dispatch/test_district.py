@@ -302,3 +302,10 @@ def test_a_level_is_matched_again_before_climbing_when_the_shortlist_was_cut() -
         send(d, request, c.DeclineOfferV1(actor=by(asked), volunteer_id=asked))
     assert request.state.level.wire_name == "grid" and request.state.offered_to == {"v14"}
     assert sum(1 for decision in request.decisions if decision["kind"] == "match") == 2
+
+
+def test_answers_keep_keys_the_database_cannot_store_in_a_storable_form() -> None:
+    d = district()
+    request = submit(d, submission(attributes={"size.kg": 10, "$where": "x", "list": [{"a.b": 1}]}))
+    stored = request.to_document(epoch=1)["attributes"]
+    assert stored == {"size\uff0ekg": 10, "\uff04where": "x", "list": [{"a\uff0eb": 1}]}
