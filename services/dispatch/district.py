@@ -90,9 +90,16 @@ class District:
 
     # -- restoring -----------------------------------------------------------------------------
     def adopt(self, request: Request) -> None:
-        """Hold a request read from the database (restored at assignment, or loaded for a command)."""
+        """Hold a request read from the database (restored at assignment, or loaded for a command).
+
+        An outbox found in it was written but maybe never published (a crash in between): it is published
+        again with the next batch; consumers de-duplicate by event id.
+        """
         self.requests[request.id] = request
         self._schedule(request)
+        if request.outbox:
+            request.changed = True
+            self._changes.requests[request.id] = request
 
     def count_restored_load(self, last_assigned: dict[str, datetime]) -> None:
         """The load restored requests take: counted from the requests themselves, the one source of it."""

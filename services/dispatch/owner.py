@@ -187,11 +187,7 @@ class DispatchOwner:
             roster=restored_volunteers(district_id, restored.volunteers),
         )
         for document in restored.requests:
-            request = Request.from_document(document)
-            district.adopt(request)
-            if request.outbox:
-                # Written but maybe never published (a crash in between): publish again, consumers de-duplicate.
-                district.requests[request.id].changed = True
+            district.adopt(Request.from_document(document))
         district.count_restored_load(
             {d["_id"]: d["last_assigned_at"] for d in restored.loads if d.get("last_assigned_at") is not None}
         )
@@ -282,6 +278,10 @@ class DispatchOwner:
             try:
                 self._apply(part, envelope, payload, now)
                 self.stats.handled += 1
+                # One line per handled event: with the trace id, it ties dispatch's work to the caller.
+                log.info(
+                    "handled %s", envelope.type, extra={"request_id": envelope.request_id, "event_id": envelope.id}
+                )
             except Exception as exc:
                 log.exception(
                     "cannot apply %s %s", envelope.type, envelope.id, extra={"request_id": envelope.request_id}

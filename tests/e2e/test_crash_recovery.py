@@ -59,7 +59,7 @@ async def test_sigkill_of_dispatch_mid_stream_offers_every_request_exactly_once(
 
     deadline = asyncio.get_running_loop().time() + 90
     while asyncio.get_running_loop().time() < deadline:
-        done = await db.requests.count_documents({"_id": {"$in": accepted}, "outbox_pending": False})
+        done = await db.requests.count_documents({"_id": {"$in": accepted}, "outbox": [], "status": "offered"})
         if done == REQUESTS:
             break
         await asyncio.sleep(0.5)

@@ -309,3 +309,14 @@ def test_answers_keep_keys_the_database_cannot_store_in_a_storable_form() -> Non
     request = submit(d, submission(attributes={"size.kg": 10, "$where": "x", "list": [{"a.b": 1}]}))
     stored = request.to_document(epoch=1)["attributes"]
     assert stored == {"size\uff0ekg": 10, "\uff04where": "x", "list": [{"a\uff0eb": 1}]}
+
+
+def test_an_outbox_written_but_not_published_is_published_after_a_restore() -> None:
+    d = district()
+    d.volunteer_changed(volunteer("v1"), T0)
+    request = submit(d)
+    stored = request.to_document(epoch=1)  # written, then the process died before publishing
+    again = district()
+    again.adopt(Request.from_document(stored))
+    changes = again.take_changes()
+    assert [e["type"] for e in changes.requests[request.id].outbox] == types(request)
