@@ -231,7 +231,13 @@ start_kafka() {
 }
 
 start_ferretdb() {
-  if running ferretdb; then say "ferretdb already running (pid $(cat "$PIDS/ferretdb.pid"))"; return 0; fi
+  if running ferretdb; then
+    local was
+    was=$(cat "$PIDS/ferretdb.backend" 2>/dev/null || echo sqlite)  # a stack started before the file existed
+    say "ferretdb already running (pid $(cat "$PIDS/ferretdb.pid"), $was backend)"
+    [ "$was" = "$BACKEND" ] || say "warning: not the $BACKEND backend asked for; run '$0 stop' first to switch"
+    return 0
+  fi
   if port_busy "$MONGO_ADDR"; then
     "$PYTHON" "$HERE/probe.py" mongo "$MONGO_ADDR" \
       || die "$MONGO_ADDR is taken by a process that is not a MongoDB server; stop it first"
@@ -250,6 +256,7 @@ start_ferretdb() {
   nohup "$FERRETDB_BIN" "${backend[@]}" --listen-addr="$MONGO_ADDR" --state-dir="$RUN_DIR/ferretdb" \
     --telemetry=disable --debug-addr=- --log-level=warn >>"$LOGS/ferretdb.log" 2>&1 &
   echo $! >"$PIDS/ferretdb.pid"
+  echo "$BACKEND" >"$PIDS/ferretdb.backend"
   say "ferretdb ($BACKEND) starting (pid $!)"
 }
 
