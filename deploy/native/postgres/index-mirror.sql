@@ -79,63 +79,49 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION ferretdb_index_mirror.on_create_index() RETURNS event_trigger
+-- Both event triggers: reconcile the tables whose indexes the command created or may have dropped.
+CREATE OR REPLACE FUNCTION ferretdb_index_mirror.on_index_ddl() RETURNS event_trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-  tbl oid;
+  tables oid[];
 BEGIN
-  FOR tbl IN
-    SELECT DISTINCT i.indrelid
-    FROM pg_event_trigger_ddl_commands() AS c
-    JOIN pg_index i ON i.indexrelid = c.objid
-    JOIN pg_class ic ON ic.oid = i.indexrelid
-    JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'btree'  -- our own GIN indexes end here
-    WHERE c.object_type = 'index'
-  LOOP
-    PERFORM ferretdb_index_mirror.reconcile(tbl);
-  END LOOP;
-END
-$$;
-
-CREATE OR REPLACE FUNCTION ferretdb_index_mirror.on_drop_index() RETURNS event_trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-  tbl oid;
-BEGIN
-  -- A dropped index no longer names its table, so look at every table of its schema that has a mirror.
-  FOR tbl IN
-    SELECT DISTINCT i.indrelid
-    FROM pg_index i
-    JOIN pg_class ic ON ic.oid = i.indexrelid
-    JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'gin'
-    WHERE ic.relnamespace IN (
-      SELECT n.oid FROM pg_namespace n
-      JOIN pg_event_trigger_dropped_objects() AS d ON d.schema_name = n.nspname AND d.object_type = 'index')
-  LOOP
-    PERFORM ferretdb_index_mirror.reconcile(tbl);
-  END LOOP;
+  IF TG_EVENT = 'ddl_command_end' THEN
+    tables := ARRAY(
+      SELECT i.indrelid
+      FROM pg_event_trigger_ddl_commands() AS c
+      JOIN pg_index i ON i.indexrelid = c.objid
+      JOIN pg_class ic ON ic.oid = i.indexrelid
+      JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'btree'  -- creating our own GIN indexes ends here
+      WHERE c.object_type = 'index');
+  ELSE
+    -- A dropped index no longer names its table: every table of its schema that has a mirror.
+    tables := ARRAY(
+      SELECT i.indrelid
+      FROM pg_index i
+      JOIN pg_class ic ON ic.oid = i.indexrelid
+      JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'gin'
+      JOIN pg_namespace n ON n.oid = ic.relnamespace
+      WHERE n.nspname IN (SELECT d.schema_name FROM pg_event_trigger_dropped_objects() AS d
+                          WHERE d.object_type = 'index'));
+  END IF;
+  PERFORM ferretdb_index_mirror.reconcile(t.oid) FROM (SELECT DISTINCT unnest(tables)) AS t(oid);
 END
 $$;
 
 DROP EVENT TRIGGER IF EXISTS ferretdb_index_mirror_create;
 CREATE EVENT TRIGGER ferretdb_index_mirror_create ON ddl_command_end WHEN TAG IN ('CREATE INDEX')
-  EXECUTE FUNCTION ferretdb_index_mirror.on_create_index();
+  EXECUTE FUNCTION ferretdb_index_mirror.on_index_ddl();
 
 DROP EVENT TRIGGER IF EXISTS ferretdb_index_mirror_drop;
 CREATE EVENT TRIGGER ferretdb_index_mirror_drop ON sql_drop WHEN TAG IN ('DROP INDEX')
-  EXECUTE FUNCTION ferretdb_index_mirror.on_drop_index();
+  EXECUTE FUNCTION ferretdb_index_mirror.on_index_ddl();
 
 -- Indexes created while the triggers did not exist (a database made before this file, or by an edit of it).
 DO $$
-DECLARE
-  tbl oid;
 BEGIN
-  FOR tbl IN
-    SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.relkind = 'r' AND n.nspname NOT IN ('information_schema', 'ferretdb_index_mirror')
-      AND n.nspname NOT LIKE 'pg\_%'
-  LOOP
-    PERFORM ferretdb_index_mirror.reconcile(tbl);
-  END LOOP;
+  PERFORM ferretdb_index_mirror.reconcile(c.oid)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relkind = 'r' AND n.nspname NOT IN ('information_schema', 'ferretdb_index_mirror')
+    AND n.nspname NOT LIKE 'pg\_%';
 END
 $$;
