@@ -231,22 +231,24 @@ start_kafka() {
 }
 
 start_ferretdb() {
+  local was=""
   if running ferretdb; then
-    local was
     was=$(cat "$PIDS/ferretdb.backend" 2>/dev/null || echo sqlite)  # a stack started before the file existed
-    say "ferretdb already running (pid $(cat "$PIDS/ferretdb.pid"), $was backend)"
-    [ "$was" = "$BACKEND" ] || say "warning: not the $BACKEND backend asked for; run '$0 stop' first to switch"
-    return 0
-  fi
-  if port_busy "$MONGO_ADDR"; then
+  elif port_busy "$MONGO_ADDR"; then
     "$PYTHON" "$HERE/probe.py" mongo "$MONGO_ADDR" \
       || die "$MONGO_ADDR is taken by a process that is not a MongoDB server; stop it first"
     say "a MongoDB server not started from this checkout answers on $MONGO_ADDR; using it"
     return 0
   fi
+  # Also under a running FerretDB: PostgreSQL may have stopped, and its settings and triggers may have changed.
+  if [ "${was:-$BACKEND}" = postgresql ]; then start_postgres; fi
+  if [ -n "$was" ]; then
+    say "ferretdb already running (pid $(cat "$PIDS/ferretdb.pid"), $was backend)"
+    [ "$was" = "$BACKEND" ] || say "warning: not the $BACKEND backend asked for; run '$0 stop' first to switch"
+    return 0
+  fi
   local backend
   if [ "$BACKEND" = postgresql ]; then
-    start_postgres
     backend=(--handler=postgresql "--postgresql-url=$(pg_url "$PG_DB")")
   else
     mkdir -p "$RUN_DIR/ferretdb/data"
