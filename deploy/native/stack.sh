@@ -78,8 +78,8 @@ install_ferretdb() {
   rm -rf "$src"
 }
 
-# PostgreSQL refuses to run as root. As root, the cluster belongs to Debian's `postgres` user (created by
-# the postgresql-common package); as anyone else, to that user.
+# PostgreSQL refuses to run as root. Run as root, the script gives the cluster to Debian's `postgres` user
+# (created by the postgresql-common package); run as anyone else, to that user.
 as_pg() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
