@@ -127,6 +127,9 @@ pg_reachable() {  # the cluster's user must be able to enter every directory abo
 init_postgres() {
   local socket="$PG_DIR/.s.PGSQL.$PG_PORT"
   [ "${#socket}" -le 107 ] || die "$socket is longer than a unix socket path may be (107 bytes): use a shorter GRID_RUN_DIR"
+  if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+    die "no postgres user to run PostgreSQL as: install Debian's postgresql-15, or run this script as another user"
+  fi
   mkdir -p "$PG_DIR"
   chmod 700 "$PG_DIR"
   touch "$LOGS/postgres.log"
