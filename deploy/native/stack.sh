@@ -174,8 +174,15 @@ start_postgres() {
 SELECT 'CREATE ROLE $PG_DB LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_DB')\gexec
 SELECT 'CREATE DATABASE $PG_DB OWNER $PG_DB' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB')\gexec
 SQL
-  pg_psql "$PG_DB" -f "$HERE/postgres/index-mirror.sql" >/dev/null \
-    || die "installing the index mirroring of deploy/native/postgres/index-mirror.sql failed"
+  # Applied when it changed, not at every start: re-creating the triggers and reconciling the mirrors while
+  # FerretDB and tests are busy takes locks on every collection's table.
+  local mirror_sum applied="$PG_DATA/index-mirror.sha256"
+  mirror_sum=$(sha256sum "$HERE/postgres/index-mirror.sql" | cut -d' ' -f1)
+  if [ "$(cat "$applied" 2>/dev/null)" != "$mirror_sum" ]; then
+    pg_psql "$PG_DB" -f "$HERE/postgres/index-mirror.sql" >/dev/null \
+      || die "installing the index mirroring of deploy/native/postgres/index-mirror.sql failed"
+    echo "$mirror_sum" >"$applied"
+  fi
 }
 
 stop_postgres() {
@@ -307,6 +314,9 @@ case "${1:-}" in
   install) install_kafka; install_ferretdb; install_postgres ;;
   start)
     started=$(date +%s)
+    # Test sessions and `make` may start the stack at the same moment: one at a time.
+    exec 9>"$RUN_DIR/stack.lock"
+    flock -w 300 9 || die "another stack.sh start holds $RUN_DIR/stack.lock"
     install_kafka; install_ferretdb; install_postgres
     start_ferretdb; start_kafka; wait_ready
     say "stack up in $(( $(date +%s) - started ))s" ;;
