@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -81,25 +82,33 @@ class EventPublisher:
         return self._producer
 
     @staticmethod
-    def _headers(event: EventEnvelope) -> list[tuple[str, bytes]]:
+    def _headers(event: EventEnvelope, traceparent: str | None = None) -> list[tuple[str, bytes]]:
         headers: list[tuple[str, bytes]] = [
             ("type", event.type.encode()),
             ("schema_version", str(event.schema_version).encode()),
         ]
         trace = tracing.current()
-        if trace is not None:
-            headers.append((tracing.TRACEPARENT_HEADER, trace.traceparent().encode()))
+        if traceparent is None and trace is not None:
+            traceparent = trace.traceparent()
+        if traceparent is not None:
+            headers.append((tracing.TRACEPARENT_HEADER, traceparent.encode()))
         return headers
 
-    async def publish_many(self, topic: str, events: list[EventEnvelope]) -> None:
+    async def publish_many(
+        self, topic: str, events: list[EventEnvelope], traceparents: Mapping[str, str] | None = None
+    ) -> None:
         """Send every event at once and wait for all acknowledgements: one round trip for a batch, in order
-        per key (the producer is idempotent), instead of one awaited send per event."""
+        per key (the producer is idempotent), instead of one awaited send per event. `traceparents` (by
+        event id) carries each event's own trace when the batch mixes several callers' work."""
         if not events:
             return
         producer = await self._started()
+        traces = traceparents or {}
         try:
             pending = [
-                await producer.send(topic, e.to_bytes(), key=e.district_id.encode(), headers=self._headers(e))
+                await producer.send(
+                    topic, e.to_bytes(), key=e.district_id.encode(), headers=self._headers(e, traces.get(e.id))
+                )
                 for e in events
             ]
             await asyncio.wait_for(asyncio.gather(*pending), self._timeout)

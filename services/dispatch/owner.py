@@ -93,6 +93,8 @@ class OwnedPartition:
     districts: dict[str, District] = field(default_factory=dict)
     # Requests whose outbox was published after their last write: emptied in the next write.
     published: set[str] = field(default_factory=set)
+    # The trace of the last message applied to each request since the last flush.
+    traces: dict[str, str] = field(default_factory=dict)
     broken: bool = False
 
 
@@ -277,6 +279,9 @@ class DispatchOwner:
             token = tracing.activate(tracing.continue_from_headers(message.headers))
             try:
                 self._apply(part, envelope, payload, now)
+                trace = tracing.current()
+                if envelope.request_id is not None and trace is not None:
+                    part.traces[envelope.request_id] = trace.traceparent()
                 self.stats.handled += 1
                 # One line per handled event: with the trace id, it ties dispatch's work to the caller.
                 log.info(
@@ -367,7 +372,10 @@ class DispatchOwner:
                     for district in part.districts.values():
                         district.requests.pop(request_id, None)
             events = [EventEnvelope.model_validate(e) for r in requests.values() for e in r.outbox]
-            await self._publisher.publish_many(self._settings.status_topic, events)
+            # Each status event continues the trace of the message that caused it.
+            traces = {e.id: part.traces[e.request] for e in events if e.request_id in part.traces}
+            await self._publisher.publish_many(self._settings.status_topic, events, traces)
+            part.traces = {}
             for event in events:
                 STATUS_EVENTS_PUBLISHED.labels(event.type).inc()
             for message, error in dead or ():
