@@ -3,8 +3,8 @@
 321 grids (the reports' figure) in 46 communities of 7 street offices; volunteers are placed on random
 grids, so a small district has empty grids and a request there climbs the ladder as it would in life.
 Volunteers become roster entries through `district.volunteer_of`, the same conversion the owner applies
-to the documents it restores, and at-capacity volunteers get their load through `Roster.restore_load`,
-as `District.count_restored_load` does. Reference data goes into a `ReferenceCache` with `put()`: no
+to the documents it restores, with their load set before the roster is built with `Roster.of`, as
+`district.restored_roster` does. Reference data goes into a `ReferenceCache` with `put()`: no
 database is read.
 """
 
@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from services.dispatch.district import District, restored_volunteers
-from services.dispatch.domain.matching import Place
+from services.dispatch.district import District, volunteer_of
+from services.dispatch.domain.matching import Place, Volunteer
 from services.dispatch.domain.roster import Roster
 from services.dispatch.handlers import Rules
 from services.dispatch.reference import Key, Keys, ReferenceCache
@@ -156,16 +156,18 @@ def volunteer_document(i: int, rng: random.Random) -> Document:
 
 
 def restore_roster(population: Population) -> Roster:
-    """The roster as the owner restores it: profiles, then the load held (some full) and past assignments."""
-    roster = restored_volunteers(DISTRICT, population.documents())
+    """The roster as the owner restores it (`Roster.of`): profiles with the load held (some full) and past
+    assignments already set, each bucket sorted once."""
     rng = random.Random(population.seed + 1)
-    for volunteer in list(roster.all()):
+
+    def loaded(document: Document) -> Volunteer:
         # Half were assigned before, at some time in the last fortnight: the load order is not the id order.
         last = NOW - timedelta(seconds=rng.randrange(14 * 86400)) if rng.random() < 0.5 else None
+        volunteer = volunteer_of(DISTRICT, document)
         held = volunteer.capacity if rng.random() < AT_CAPACITY_SHARE else 0
-        if held or last:
-            roster.restore_load(volunteer.volunteer_id, held, last)
-    return roster
+        return replace(volunteer, open_assignments=held, last_assigned_at=last)
+
+    return Roster.of(loaded(document) for document in population.documents())
 
 
 def district(population: Population, roster: Roster | None = None) -> District:

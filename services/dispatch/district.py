@@ -13,7 +13,7 @@ import itertools
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, tzinfo
 from typing import Final
 
@@ -100,18 +100,6 @@ class District:
         if request.outbox:
             request.changed = True
             self._changes.requests[request.id] = request
-
-    def count_restored_load(self, last_assigned: dict[str, datetime]) -> None:
-        """The load restored requests take: counted from the requests themselves, the one source of it."""
-        held: dict[str, int] = {}
-        for request in self.requests.values():
-            if request.holder:
-                held[request.holder] = held.get(request.holder, 0) + 1
-        for volunteer in list(self.roster.all()):
-            count = held.get(volunteer.volunteer_id, 0)
-            last = last_assigned.get(volunteer.volunteer_id)
-            if count or last:
-                self.roster.restore_load(volunteer.volunteer_id, count, last)
 
     # -- applying ------------------------------------------------------------------------------
     def deciding(self, now: datetime) -> Deciding:
@@ -254,8 +242,21 @@ class District:
                 self._after(request, before.holder, now)
 
 
-def restored_volunteers(district_id: str, documents: Iterable[Document]) -> Roster:
-    roster = Roster()
-    for document in documents:
-        roster.put(volunteer_of(district_id, document))
-    return roster
+def restored_roster(
+    district_id: str, volunteers: Iterable[Document], requests: Iterable[Request], loads: Iterable[Document]
+) -> Roster:
+    """The roster as the owner restores it: profiles from the admin's documents, load counted from the
+    live requests themselves (the one source of it), last assignment from `volunteer_load`."""
+    held: dict[str, int] = {}
+    for request in requests:
+        if request.holder:
+            held[request.holder] = held.get(request.holder, 0) + 1
+    last = {d["_id"]: d.get("last_assigned_at") for d in loads}
+    return Roster.of(
+        replace(
+            volunteer_of(district_id, document),
+            open_assignments=held.get(document["_id"], 0),
+            last_assigned_at=last.get(document["_id"]),
+        )
+        for document in volunteers
+    )

@@ -30,7 +30,7 @@ from aiokafka.partitioner import murmur2
 from prometheus_client import Counter
 from pydantic import ValidationError
 
-from services.dispatch.district import District, restored_volunteers
+from services.dispatch.district import District, restored_roster
 from services.dispatch.domain.matching import Place
 from services.dispatch.handlers import Rules
 from services.dispatch.reference import Keys, ReferenceCache
@@ -181,18 +181,16 @@ class DispatchOwner:
     async def _restore(self, part: OwnedPartition, district_id: str) -> District:
         restored = await self._store.restore(district_id)
         await self._reference.ensure([Keys.district(district_id)])
+        requests = [Request.from_document(document) for document in restored.requests]
         district = District(
             district_id,
             reference=self._reference,
             rules=self._settings.rules,
             tz=self._timezone(district_id),
-            roster=restored_volunteers(district_id, restored.volunteers),
+            roster=restored_roster(district_id, restored.volunteers, requests, restored.loads),
         )
-        for document in restored.requests:
-            district.adopt(Request.from_document(document))
-        district.count_restored_load(
-            {d["_id"]: d["last_assigned_at"] for d in restored.loads if d.get("last_assigned_at") is not None}
-        )
+        for request in requests:
+            district.adopt(request)
         places = {r.place for r in district.requests.values()}
         await self._reference.ensure(k for place in places for k in Keys.responsible(place))
         part.districts[district_id] = district

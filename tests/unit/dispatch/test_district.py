@@ -268,7 +268,6 @@ def test_roster_changes_reach_matching_and_restore_keeps_the_timers() -> None:
     again = district()
     again.volunteer_changed(volunteer("late", grid="g1"), T0)
     again.adopt(Request.from_document(stored))
-    again.count_restored_load({})
     offer_timeout = T0 + timedelta(seconds=601)
     again.fire_due_timers(offer_timeout)
     assert types(again.requests[request.id])[-1] in ("request.offer_expired", "request.unmatched", "request.escalated")
