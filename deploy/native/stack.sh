@@ -90,9 +90,16 @@ pg_psql() {  # pg_psql DATABASE [psql args]: the superuser over the cluster's so
   "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_DIR" -p "$PG_PORT" -U postgres -d "$db" "$@"
 }
 
+# FerretDB v1 creates an index holding its metadata registry's write lock while it waits for a pooled
+# connection; every other request waits for that lock while holding its own connection (an open cursor
+# does too). With the default 50 connections a busy test run exhausted the pool and FerretDB deadlocked
+# (goroutine dump: IndexesCreate in pgxpool.Acquire, every other request in Registry.getPool's RLock).
+# A pool close to PostgreSQL's max_connections (200, postgresql.conf) keeps that out of reach.
+PG_POOL_MAX=${GRID_PG_POOL_MAX:-180}
+
 pg_url() {  # pg_url DATABASE: the URL FerretDB connects with (pgx takes a socket directory as host=)
-  "$PYTHON" -c 'import sys, urllib.parse as u; print(f"postgres://{sys.argv[1]}@/{sys.argv[2]}?" + u.urlencode({"host": sys.argv[3], "port": sys.argv[4]}))' \
-    "$PG_DB" "$1" "$PG_DIR" "$PG_PORT"
+  "$PYTHON" -c 'import sys, urllib.parse as u; print(f"postgres://{sys.argv[1]}@/{sys.argv[2]}?" + u.urlencode({"host": sys.argv[3], "port": sys.argv[4], "pool_max_conns": sys.argv[5]}))' \
+    "$PG_DB" "$1" "$PG_DIR" "$PG_PORT" "$PG_POOL_MAX"
 }
 
 install_postgres() {
