@@ -321,9 +321,11 @@ case "${1:-}" in
   install) install_kafka; install_ferretdb; install_postgres ;;
   start)
     started=$(date +%s)
-    # Test sessions and `make` may start the stack at the same moment: one at a time.
-    exec 9>"$RUN_DIR/stack.lock"
-    flock -w 300 9 || die "another stack.sh start holds $RUN_DIR/stack.lock"
+    # Test sessions and `make` may start the stack at the same moment: one at a time. `flock -o` keeps the
+    # lock in the flock process only, so the servers started here do not inherit (and hold) it.
+    if [ -z "${GRID_STACK_LOCKED:-}" ]; then
+      GRID_STACK_LOCKED=1 exec flock -o -w 300 "$RUN_DIR/stack.lock" "$0" start
+    fi
     install_kafka; install_ferretdb; install_postgres
     start_ferretdb; start_kafka; wait_ready
     say "stack up in $(( $(date +%s) - started ))s" ;;
