@@ -94,7 +94,7 @@ pg_psql() {  # pg_psql DATABASE [psql args]: the superuser over the cluster's so
 # connection; every other request waits for that lock while holding its own connection (an open cursor
 # does too). With the default 50 connections a busy test run exhausted the pool and FerretDB deadlocked
 # (goroutine dump: IndexesCreate in pgxpool.Acquire, every other request in Registry.getPool's RLock).
-# A pool close to PostgreSQL's max_connections (200, postgresql.conf) keeps that out of reach.
+# A pool close to PostgreSQL's max_connections (250, postgresql.conf) keeps that out of reach.
 PG_POOL_MAX=${GRID_PG_POOL_MAX:-180}
 
 pg_url() {  # pg_url DATABASE: the URL FerretDB connects with (pgx takes a socket directory as host=)
