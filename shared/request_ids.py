@@ -11,10 +11,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 
 _BODY_BYTES = 10
 _TAG_BYTES = 6
 ID_LENGTH = 2 * (_BODY_BYTES + _TAG_BYTES)
+# One key, or the current key then those of before a rotation (GRID_ID_SIGNING_KEYS_PREVIOUS): checks accept any.
+VerificationKeys = bytes | Sequence[bytes]
+
+
+def _keys(keys: VerificationKeys) -> Sequence[bytes]:
+    return (keys,) if isinstance(keys, bytes) else keys
 
 
 def _tag(key: bytes, district_id: str, body: bytes) -> bytes:
@@ -31,8 +38,8 @@ def mint_request_id(key: bytes, district_id: str, idempotency_key: str | None = 
     return (body + _tag(key, district_id, body)).hex()
 
 
-def issued_by_us(key: bytes, district_id: str, request_id: str) -> bool:
-    """True when `request_id` was minted with `key` for `district_id`."""
+def issued_by_us(keys: VerificationKeys, district_id: str, request_id: str) -> bool:
+    """True when `request_id` was minted with one of `keys` for `district_id`."""
     if len(request_id) != ID_LENGTH:
         return False
     try:
@@ -40,7 +47,9 @@ def issued_by_us(key: bytes, district_id: str, request_id: str) -> bool:
     except ValueError:
         return False
     body, tag = raw[:_BODY_BYTES], raw[_BODY_BYTES:]
-    return hmac.compare_digest(tag, _tag(key, district_id, body))
+    # Every key is tried (no early exit), so timing does not tell which key, if any, matched.
+    matches = [hmac.compare_digest(tag, _tag(key, district_id, body)) for key in _keys(keys)]
+    return any(matches)
 
 
 def access_token(key: bytes, request_id: str) -> str:
@@ -48,5 +57,8 @@ def access_token(key: bytes, request_id: str) -> str:
     return hmac.new(key, b"access|" + request_id.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def valid_access_token(key: bytes, request_id: str, token: str) -> bool:
-    return hmac.compare_digest(access_token(key, request_id), token)
+def valid_access_token(keys: VerificationKeys, request_id: str, token: str) -> bool:
+    """Constant-time check of a resident's token against the current key and those of before a rotation."""
+    presented = token.encode("utf-8", "replace")
+    matches = [hmac.compare_digest(access_token(key, request_id).encode(), presented) for key in _keys(keys)]
+    return any(matches)

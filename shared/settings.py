@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import logging
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.contracts.topics import Topics
+
+log = logging.getLogger(__name__)
+
+# Public (it is in this repository), so it protects nothing: accepted only in explicit development mode.
+DEVELOPMENT_SIGNING_KEY = "dev-only-signing-key-change-me"
+# Placeholders that deployment examples in this repository carry: as public as the development key.
+PLACEHOLDER_SIGNING_KEYS = frozenset(
+    {DEVELOPMENT_SIGNING_KEY, "change-me-in-production", "replace-with-a-long-random-secret", ""}
+)
+MIN_SIGNING_KEY_LENGTH = 32
+
+
+class InsecureConfiguration(ValueError):
+    """A setting that would let anyone forge request ids and residents' access tokens."""
 
 
 class PlatformSettings(BaseSettings):
@@ -18,15 +35,26 @@ class PlatformSettings(BaseSettings):
     mongodb_database: str = Field("grid", validation_alias="MONGODB_DATABASE")
     # Lets tests and parallel environments share one broker without reading each other's events.
     topic_prefix: str = Field("", validation_alias="GRID_TOPIC_PREFIX")
-    # Signs request ids so that intake can tell "accepted, not yet processed" from "never existed".
-    id_signing_key: SecretStr = Field(
-        SecretStr("dev-only-signing-key-change-me"), validation_alias="GRID_ID_SIGNING_KEY"
-    )
+    # `development` keeps the public development signing key (with a warning); anything else refuses it.
+    environment: Literal["development", "production"] = Field("production", validation_alias="GRID_ENVIRONMENT")
+    # Signs request ids so that intake can tell "accepted, not yet processed" from "never existed", and
+    # derives residents' access tokens: whoever knows it can read and cancel any resident's request.
+    id_signing_key: SecretStr = Field(SecretStr(DEVELOPMENT_SIGNING_KEY), validation_alias="GRID_ID_SIGNING_KEY")
+    # Comma-separated keys of before a rotation: still accepted when checking ids and tokens, never used to sign.
+    previous_id_signing_keys: SecretStr = Field(SecretStr(""), validation_alias="GRID_ID_SIGNING_KEYS_PREVIOUS")
     kafka_timeout_seconds: float = Field(5.0, gt=0, validation_alias="GRID_KAFKA_TIMEOUT_SECONDS")
     log_level: str = Field("INFO", validation_alias="GRID_LOG_LEVEL")
     host: str = Field("127.0.0.1", validation_alias="GRID_HOST")
 
     kafka_replication_factor: int = Field(1, ge=1, validation_alias="KAFKA_REPLICATION_FACTOR")
+
+    def signing_key(self) -> bytes:
+        return self.id_signing_key.get_secret_value().encode()
+
+    def verification_keys(self) -> tuple[bytes, ...]:
+        """The current key first, then the previous ones: ids and tokens signed with any of them are ours."""
+        previous = [k.strip() for k in self.previous_id_signing_keys.get_secret_value().split(",") if k.strip()]
+        return (self.signing_key(), *(key.encode() for key in previous))
 
     def topics(self) -> Topics:
         return Topics(prefix=self.topic_prefix, replication_factor=self.kafka_replication_factor)
@@ -35,19 +63,43 @@ class PlatformSettings(BaseSettings):
         return f"{self.topic_prefix}{name}"
 
 
-class IntakeSettings(PlatformSettings):
+class ServiceSettings(PlatformSettings):
+    """Settings of a service that signs or checks request ids: it refuses to start with a public key."""
+
+    @model_validator(mode="after")
+    def _refuse_public_signing_key(self) -> Self:
+        key = self.id_signing_key.get_secret_value()
+        if self.environment == "development":
+            if key in PLACEHOLDER_SIGNING_KEYS:
+                log.warning(
+                    "GRID_ENVIRONMENT=development: request ids and access tokens are signed with a PUBLIC key; "
+                    "anyone can forge them. Never expose this service."
+                )
+            return self
+        if key in PLACEHOLDER_SIGNING_KEYS or len(key) < MIN_SIGNING_KEY_LENGTH:
+            raise InsecureConfiguration(
+                "GRID_ID_SIGNING_KEY must be a random secret of at least "
+                f"{MIN_SIGNING_KEY_LENGTH} characters "
+                "(`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`); "
+                "the default and the examples in this repository are public. "
+                "Only GRID_ENVIRONMENT=development accepts the development key."
+            )
+        return self
+
+
+class IntakeSettings(ServiceSettings):
     port: int = Field(8000, validation_alias="INTAKE_PORT")
     public_url: str = Field("http://127.0.0.1:8000", validation_alias="INTAKE_PUBLIC_URL")
     notify_public_url: str = Field("http://127.0.0.1:8002", validation_alias="NOTIFY_PUBLIC_URL")
 
 
-class DispatchSettings(PlatformSettings):
+class DispatchSettings(ServiceSettings):
     port: int = Field(8001, validation_alias="DISPATCH_PORT")
     consumer_group: str = Field("dispatch", validation_alias="DISPATCH_GROUP")
     instance_id: str = Field("dispatch-1", validation_alias="DISPATCH_INSTANCE_ID")
 
 
-class NotifySettings(PlatformSettings):
+class NotifySettings(ServiceSettings):
     port: int = Field(8002, validation_alias="NOTIFY_PORT")
     consumer_group: str = Field("notify", validation_alias="NOTIFY_GROUP")
     heartbeat_seconds: float = Field(15.0, gt=0, validation_alias="NOTIFY_HEARTBEAT_SECONDS")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -27,6 +28,10 @@ def run_id() -> str:
     return uuid.uuid4().hex[:8]
 
 
+# The services run as in production (GRID_ENVIRONMENT unset), which refuses public or short keys.
+SIGNING_KEY_OF_THIS_RUN = f"test-key-{secrets.token_urlsafe(32)}"
+
+
 def environment_for(infrastructure: Infrastructure, run_id: str, part: str = "") -> dict[str, str]:
     """Topic prefix, consumer groups and database of this run (and of a `part` of it that must not share them)."""
     return {
@@ -34,7 +39,7 @@ def environment_for(infrastructure: Infrastructure, run_id: str, part: str = "")
         "MONGODB_URI": infrastructure.mongodb_uri,
         "MONGODB_DATABASE": f"grid_test_{run_id}{part}",
         "GRID_TOPIC_PREFIX": f"t{run_id}{part}.",
-        "GRID_ID_SIGNING_KEY": f"test-key-{run_id}",
+        "GRID_ID_SIGNING_KEY": SIGNING_KEY_OF_THIS_RUN,
     }
 
 

@@ -188,6 +188,8 @@ def main() -> int:
         "INTAKE_RATE_PER_SECOND": "1000000",
         "INTAKE_RATE_BURST": "1000000",
         "GRID_LOG_LEVEL": "WARNING",
+        # A throw-away local run: the public development signing key is fine here.
+        "GRID_ENVIRONMENT": "development",
     }
     settings = PlatformSettings(**env)  # type: ignore[arg-type]
     key = asyncio.run(prepare(settings))

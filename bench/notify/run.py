@@ -265,7 +265,7 @@ async def round_of(clients_wanted: int, options: Options) -> dict[str, Any]:
     env = {
         "MONGODB_DATABASE": f"grid_bench_{run}",
         "GRID_TOPIC_PREFIX": f"bench{run}.",
-        "GRID_ID_SIGNING_KEY": f"bench-{run}",
+        "GRID_ID_SIGNING_KEY": f"bench-{run}-{uuid.uuid4().hex}",  # services refuse short keys
         "NOTIFY_HEARTBEAT_SECONDS": str(options.heartbeat),
         "NOTIFY_INSTANCE_ID": "bench",
         "GRID_LOG_LEVEL": "WARNING",

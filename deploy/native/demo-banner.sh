@@ -5,6 +5,12 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 RUN_DIR=${GRID_RUN_DIR:-$ROOT/.run}
 VENV=${GRID_VENV:-$ROOT/.venv}
 KEYS="$RUN_DIR/demo-keys.env"
+SECRETS="$RUN_DIR/secrets.env"
+# The request id printed below is signed with the services' key (created by services.sh start).
+set -a
+# shellcheck disable=SC1090
+[ -s "$SECRETS" ] && source "$SECRETS"
+set +a
 
 if [ ! -s "$KEYS" ]; then
   client=$("$VENV/bin/gridctl" keys create -d chengzhong -r client_app -l "make up demo app" 2>/dev/null)
@@ -22,7 +28,7 @@ from shared.api_keys import split_key
 from shared.request_ids import access_token, mint_request_id
 from shared.settings import PlatformSettings
 
-key = PlatformSettings().id_signing_key.get_secret_value().encode()
+key = PlatformSettings().signing_key()
 key_id, _ = split_key(os.environ["CLIENT_KEY"]) or ("", "")
 request_id = mint_request_id(key, "chengzhong", f"{key_id}|demo-1")
 print(request_id, access_token(key, request_id))

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Run the three Python services in the background on this machine (used by `make up` / `make down`).
-#   deploy/native/services.sh start | stop | status
+# Run the four Python services in the background on this machine (used by `make up` / `make down`).
+#   deploy/native/services.sh start | stop | status | secrets
+# `secrets` (also run by `start`) creates $RUN_DIR/secrets.env once per installation: a random
+# GRID_ID_SIGNING_KEY that every service gets, next to the demo keys. Rotation: see README.md.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -10,7 +12,34 @@ LOGS="$RUN_DIR/logs"
 PIDS="$RUN_DIR/pids"
 SERVICES=(intake:8000 dispatch:8001 notify:8002 console:8003)
 
+SECRETS="$RUN_DIR/secrets.env"
+
 say() { printf '[services] %s\n' "$*"; }
+
+# The services refuse the public development key outside GRID_ENVIRONMENT=development, so an
+# installation gets its own random key the first time, kept (mode 600) where the demo keys are.
+ensure_secrets() {
+  mkdir -p "$RUN_DIR"
+  if [ ! -s "$SECRETS" ]; then
+    (
+      umask 077
+      key=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))')
+      printf '# Created once by deploy/native/services.sh; rotating it: see README.md\nGRID_ID_SIGNING_KEY=%s\n' \
+        "$key" >"$SECRETS.tmp"
+      mv "$SECRETS.tmp" "$SECRETS"
+    )
+    say "created a random request-id signing key in $SECRETS"
+  fi
+  chmod 600 "$SECRETS"
+}
+
+load_secrets() {
+  ensure_secrets
+  set -a
+  # shellcheck disable=SC1090
+  source "$SECRETS"
+  set +a
+}
 
 running() {
   local pid_file="$PIDS/$1.pid"
@@ -26,6 +55,7 @@ healthy() {
 
 start() {
   mkdir -p "$LOGS" "$PIDS"
+  load_secrets
   for entry in "${SERVICES[@]}"; do
     local name=${entry%%:*} port=${entry##*:}
     if running "$name"; then say "$name already running (pid $(cat "$PIDS/$name.pid"))"; continue; fi
@@ -71,5 +101,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  secrets) ensure_secrets ;;
+  *) echo "usage: $0 start|stop|status|secrets" >&2; exit 2 ;;
 esac

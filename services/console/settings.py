@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.settings import PlatformSettings
+from shared.settings import ServiceSettings
 
 
-class ConsoleSettings(PlatformSettings):
+class ConsoleSettings(ServiceSettings):
     port: int = Field(8003, validation_alias="CONSOLE_PORT")
     intake_url: str = Field("http://127.0.0.1:8000", validation_alias="INTAKE_INTERNAL_URL")
     dispatch_url: str = Field("http://127.0.0.1:8001", validation_alias="DISPATCH_INTERNAL_URL")

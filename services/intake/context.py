@@ -18,11 +18,17 @@ class IntakeContext:
     repository: IntakeRepository
     publisher: EventPublisher
     topics: Topics
-    id_key: bytes
+    id_key: bytes  # signs new request ids and tokens
     api_keys: ApiKeyRepository | None = None
     settings: IntakeSettings | None = None
     limits: ApiLimits | None = None
     limiter: RateLimiter | None = None
+    # Keys of before a rotation: ids and tokens they signed are still recognised, never newly minted.
+    previous_id_keys: tuple[bytes, ...] = ()
+
+    @property
+    def id_keys(self) -> tuple[bytes, ...]:
+        return (self.id_key, *self.previous_id_keys)
 
     @property
     def public_url(self) -> str:

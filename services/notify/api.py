@@ -84,7 +84,7 @@ def webhook_read(document: Document) -> dict[str, Any]:
 def create_app(settings: NotifySettings | None = None) -> FastAPI:
     settings = settings or NotifySettings()
     topics = settings.topics()
-    signing_key = settings.id_signing_key.get_secret_value().encode()
+    signing_keys = settings.verification_keys()
     client = connect(settings)
     db = database(client, settings)
     events = StatusEventRepository(db)
@@ -216,7 +216,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         async def resolve() -> tuple[str, Scope]:
             district = await resident_district(
                 connection,
-                signing_key=signing_key,
+                signing_keys=signing_keys,
                 request_id=request_id,
                 district_id=district_id,
                 db=db,
@@ -482,7 +482,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     ) -> Any:
         try:
             district = await resident_district(
-                request, signing_key=signing_key, request_id=request_id, district_id=district_id, db=db, events=events
+                request, signing_keys=signing_keys, request_id=request_id, district_id=district_id, db=db, events=events
             )
         except Denied as denied:
             return problem(denied)

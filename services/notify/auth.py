@@ -59,7 +59,7 @@ def access_token_of(connection: HTTPConnection) -> str | None:
 async def resident_district(
     connection: HTTPConnection,
     *,
-    signing_key: bytes,
+    signing_keys: tuple[bytes, ...],
     request_id: str,
     district_id: str | None,
     db: AsyncDatabase[Document],
@@ -69,15 +69,15 @@ async def resident_district(
     token = access_token_of(connection)
     if not token:
         raise Denied(401, "unauthenticated", "the request's access_token is required")
-    if not valid_access_token(signing_key, request_id, token):
+    if not valid_access_token(signing_keys, request_id, token):
         raise Denied(401, "unauthenticated", "the access token does not match this request")
     if district_id is not None:
-        if not issued_by_us(signing_key, district_id, request_id):
+        if not issued_by_us(signing_keys, district_id, request_id):
             raise Denied(404, "not-found", "no such request in this district")
         return district_id
     # The request id's tag names its district: try each district we know before asking the history.
     async for district in db.districts.find({}, {"_id": 1}):
-        if issued_by_us(signing_key, str(district["_id"]), request_id):
+        if issued_by_us(signing_keys, str(district["_id"]), request_id):
             return str(district["_id"])
     found = await events.district_of(request_id)
     if found is None:

@@ -290,7 +290,7 @@ async def read_request(
     scope = await _scope(request, ctx, jurisdiction_id, api_key)
     document = await ctx.repository.request(scope.district_id, service_request_id)
     if document is None:
-        if issued_by_us(ctx.id_key, scope.district_id, service_request_id):
+        if issued_by_us(ctx.id_keys, scope.district_id, service_request_id):
             return render(fmt, "requests", [mapping.pending_request(service_request_id, datetime.now(UTC))])
         raise Problem(404, "Not found", f"service_request_id {service_request_id!r} not found", code="not-found")
     if scope.role is Role.VOLUNTEER:
@@ -314,6 +314,6 @@ async def read_token(
     api_key: ApiKeyParam = None,
 ) -> Response:
     scope = await _scope(request, ctx, jurisdiction_id, api_key)
-    if not issued_by_us(ctx.id_key, scope.district_id, token):
+    if not issued_by_us(ctx.id_keys, scope.district_id, token):
         raise Problem(404, "Not found", f"token {token!r} not found", code="not-found")
     return render(fmt, "requests", [{"service_request_id": token, "token": token}])

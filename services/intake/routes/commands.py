@@ -48,9 +48,9 @@ async def run_command(
     token: str | None,
 ) -> CommandAccepted:
     document = await ctx.repository.request(scope.district_id, request_id)
-    if document is None and not issued_by_us(ctx.id_key, scope.district_id, request_id):
+    if document is None and not issued_by_us(ctx.id_keys, scope.district_id, request_id):
         raise request_not_found(scope.district_id, request_id)
-    token_ok = token is not None and valid_access_token(ctx.id_key, request_id, token)
+    token_ok = token is not None and valid_access_token(ctx.id_keys, request_id, token)
     refusal = check_command(
         command_type,
         role=scope.role,

@@ -90,7 +90,7 @@ async def submit(
 async def read(scope: DistrictScope, ctx: Ctx, request_id: RequestId) -> RequestView:
     document = await ctx.repository.request(scope.district_id, request_id)
     if document is None:
-        if issued_by_us(ctx.id_key, scope.district_id, request_id) and scope.role is not Role.VOLUNTEER:
+        if issued_by_us(ctx.id_keys, scope.district_id, request_id) and scope.role is not Role.VOLUNTEER:
             # Accepted by Kafka, not yet processed by dispatch.
             return RequestView(request_id=request_id, district_id=scope.district_id, status="submitted")
         raise request_not_found(scope.district_id, request_id)
@@ -211,7 +211,7 @@ async def resident_requests(
     except InvalidPhoneNumber as exc:
         raise handlers.invalid("phone", str(exc), "value_error", "query") from exc
     documents = await ctx.repository.requests_of_phone(scope.district_id, e164)
-    if not any(valid_access_token(ctx.id_key, d["_id"], presented) for d in documents):
+    if not any(valid_access_token(ctx.id_keys, d["_id"], presented) for d in documents):
         # Same answer for "no such phone" and "wrong token": neither reveals that the phone is known.
         raise Problem(404, "Not found", "no requests for this phone and access token", code="not-found")
     return [views.detail(d, with_resident=True) for d in documents]

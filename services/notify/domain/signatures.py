@@ -23,6 +23,7 @@ def verify(
     secret: str, *, timestamp: str, body: bytes, signature: str, now: int, tolerance: int = DEFAULT_TOLERANCE_SECONDS
 ) -> bool:
     """What a receiver does: recompute, compare in constant time, refuse stale timestamps."""
-    if not timestamp.isdigit() or abs(now - int(timestamp)) > tolerance:
+    if not (timestamp.isascii() and timestamp.isdigit()) or abs(now - int(timestamp)) > tolerance:
         return False
-    return hmac.compare_digest(sign(secret, int(timestamp), body), signature)
+    # As bytes: compare_digest refuses non-ASCII str, and a forged header must be a False, not an error.
+    return hmac.compare_digest(sign(secret, int(timestamp), body).encode(), signature.encode("utf-8", "replace"))
