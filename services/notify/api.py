@@ -463,8 +463,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         except Denied as denied:
             return problem(denied)
         assert caller.district_id is not None
-        prefs = ResidentPreferences.model_validate(body.model_dump(exclude={"phone"}))
-        await preferences.put(caller.district_id, f"volunteer:{caller.subject}", prefs, body.phone)
+        await preferences.put(caller.district_id, f"volunteer:{caller.subject}", body.preferences(), body.phone)
         stored, phone = await preferences.get(caller.district_id, f"volunteer:{caller.subject}")
         return preferences_read(stored, phone)
 
@@ -486,8 +485,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             )
         except Denied as denied:
             return problem(denied)
-        prefs = ResidentPreferences.model_validate(body.model_dump(exclude={"phone"}))
-        await preferences.put(district, f"request:{request_id}", prefs, body.phone)
+        await preferences.put(district, f"request:{request_id}", body.preferences(), body.phone)
         stored, phone = await preferences.get(district, f"request:{request_id}")
         return preferences_read(stored, phone)
 

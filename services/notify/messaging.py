@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from pydantic import ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -18,6 +19,7 @@ from services.notify.domain.audiences import volunteers_of
 from services.notify.domain.masking import mask_phone
 from services.notify.domain.messages import RESIDENT_TEMPLATES, VOLUNTEER_TEMPLATES, render
 from services.notify.domain.preferences import Channel, Preferences, push_channels
+from shared.consumer_loop import TRANSIENT_ERRORS
 from shared.contracts import EventEnvelope
 from shared.mongo import Document
 
@@ -54,16 +56,34 @@ class PreferenceRepository:
         self._preferences = db.notify_preferences
 
     async def get(self, district_id: str, recipient: str) -> tuple[Preferences, str | None]:
+        """The stored choices; a document this version cannot read counts as no choices, never as an error.
+
+        Every status event of the recipient reads this: an exception here would fail (and dead-letter)
+        each of those events, so a bad document is logged and the defaults apply until it is rewritten.
+        """
         document = await self._preferences.find_one({"_id": f"{district_id}:{recipient}"})
         if document is None:
             return Preferences(), None
-        return Preferences.model_validate(document["preferences"]), document.get("phone")
+        phone = document.get("phone")
+        phone = phone if isinstance(phone, str) and phone else None
+        try:
+            return Preferences.model_validate(document.get("preferences")), phone
+        except ValidationError as exc:
+            log.warning(
+                "unreadable preferences of %s, using the defaults: %s",
+                recipient,
+                exc.errors(include_url=False, include_input=False),
+                extra={"district_id": district_id},
+            )
+            return Preferences(), phone
 
     async def put(self, district_id: str, recipient: str, preferences: Preferences, phone: str | None) -> None:
+        # Only the fields of Preferences itself: a subclass (an API body with `phone`) must not leak its own.
+        stored = Preferences.model_validate(preferences.model_dump(include=set(Preferences.model_fields)))
         fields: dict[str, Any] = {
             "district_id": district_id,
             "recipient": recipient,
-            "preferences": preferences.model_dump(mode="json"),
+            "preferences": stored.model_dump(mode="json"),
             "updated_at": datetime.now(UTC),
         }
         if phone is not None:
@@ -83,32 +103,43 @@ class PushNotifier:
         return str((district or {}).get("timezone") or DEFAULT_TIMEZONE)
 
     async def notify(self, envelope: EventEnvelope) -> int:
-        """Send the event's push messages once (keyed by channel, recipient and event); return how many."""
-        data = envelope.data
-        critical = bool(data.get("critical"))
-        district_id = envelope.district_id
-        now = datetime.now(UTC)
-        timezone = await self._timezone(district_id)
+        """Send the event's push messages once (keyed by channel, recipient and event); return how many.
+
+        One recipient's bad data costs that recipient's message only: it is logged and the others are
+        still notified. Only a transient outage (database, broker) propagates, so the event is retried.
+        """
+        timezone = await self._timezone(envelope.district_id)
+        recipients = [f"request:{envelope.request_id}"] + [f"volunteer:{v}" for v in volunteers_of(envelope.data)]
         sent = 0
-        resident_prefs, resident_phone = await self._preferences.get(district_id, f"request:{envelope.request_id}")
-        message = render(RESIDENT_TEMPLATES, envelope.type, data, language=resident_prefs.language)
-        if message is not None and resident_phone:
-            for channel in push_channels(resident_prefs, critical=critical, now=now, timezone=timezone):
-                sent += await self._send(
-                    envelope, f"request:{envelope.request_id}", channel, resident_phone, message.text, message.language
+        for recipient in recipients:
+            try:
+                sent += await self._notify_one(envelope, recipient, timezone)
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception:
+                log.exception(
+                    "push message to %s failed; other recipients go on",
+                    recipient,
+                    extra={"event_id": envelope.id, "district_id": envelope.district_id},
                 )
-        for volunteer_id in volunteers_of(data):
-            prefs, phone = await self._preferences.get(district_id, f"volunteer:{volunteer_id}")
-            if phone is None:
-                volunteer = await self._db.volunteers.find_one({"_id": volunteer_id, "district_id": district_id})
-                phone = (volunteer or {}).get("phone")
-            message = render(VOLUNTEER_TEMPLATES, envelope.type, data, language=prefs.language)
-            if message is None or not phone:
-                continue
-            for channel in push_channels(prefs, critical=critical, now=now, timezone=timezone):
-                sent += await self._send(
-                    envelope, f"volunteer:{volunteer_id}", channel, phone, message.text, message.language
-                )
+        return sent
+
+    async def _notify_one(self, envelope: EventEnvelope, recipient: str, timezone: str) -> int:
+        data = envelope.data
+        prefs, phone = await self._preferences.get(envelope.district_id, recipient)
+        kind, _, subject = recipient.partition(":")
+        if kind == "volunteer" and phone is None:
+            volunteer = await self._db.volunteers.find_one({"_id": subject, "district_id": envelope.district_id})
+            found = (volunteer or {}).get("phone")
+            phone = found if isinstance(found, str) else None
+        templates = VOLUNTEER_TEMPLATES if kind == "volunteer" else RESIDENT_TEMPLATES
+        message = render(templates, envelope.type, data, language=prefs.language)
+        if message is None or not phone:
+            return 0
+        sent = 0
+        channels = push_channels(prefs, critical=bool(data.get("critical")), now=datetime.now(UTC), timezone=timezone)
+        for channel in channels:
+            sent += await self._send(envelope, recipient, channel, phone, message.text, message.language)
         return sent
 
     async def _send(

@@ -53,7 +53,12 @@ class Replayed(BaseModel):
 
 
 class ResidentPreferences(Preferences):
+    """The PUT body: the stored Preferences plus the phone, which is stored beside them (never inside)."""
+
     phone: str | None = Field(None, pattern=PHONE_PATTERN, description="Where SMS or voice messages go")
+
+    def preferences(self) -> Preferences:
+        return Preferences.model_validate(self.model_dump(include=set(Preferences.model_fields)))
 
 
 class PreferencesRead(Preferences):
