@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections import Counter
-from typing import Any
-from urllib.parse import urlsplit
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import httpx
 
@@ -28,7 +29,14 @@ from services.notify.domain.signatures import (
     TIMESTAMP_HEADER,
     sign,
 )
-from services.notify.domain.targets import RefusedTarget, check_address, check_url_shape
+from services.notify.domain.targets import (
+    IPAddress,
+    RefusedTarget,
+    TargetUrl,
+    check_address,
+    ip_literal,
+    parse_target,
+)
 from services.notify.settings import NotifySettings
 from services.notify.webhook_store import DeliveryRepository, WebhookEndpointRepository
 from shared.mongo import Document
@@ -36,16 +44,48 @@ from shared.mongo import Document
 log = logging.getLogger(__name__)
 
 
-async def check_target(url: str, *, allow_loopback: bool) -> None:
-    """Resolve the URL's host and refuse it when any address is not public (checked again per delivery)."""
-    host = check_url_shape(url)
-    port = urlsplit(url).port or (443 if url.startswith("https") else 80)
+# host, port -> the addresses the name resolves to; injectable so tests control resolution.
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+async def check_target(url: str, *, allow_loopback: bool, resolver: Resolver = system_resolver) -> PinnedTarget:
+    """Resolve the URL's host once and refuse it when any address is not public.
+
+    The answer names the address to connect to: the caller connects there and nowhere else, so a name
+    that resolves differently a moment later (DNS rebinding) cannot move the request to another host.
+    """
+    target = parse_target(url)
+    literal = ip_literal(target.host)
+    if literal is not None:
+        return PinnedTarget(target, check_address(str(literal), allow_loopback=allow_loopback))
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port)
-    except OSError as exc:
-        raise RefusedTarget(f"cannot resolve {host}: {exc}") from exc
-    for info in infos:
-        check_address(str(info[4][0]), allow_loopback=allow_loopback)
+        addresses = await resolver(target.host, target.port)
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise RefusedTarget(f"cannot resolve {target.host}: {exc}") from exc
+    if not addresses:
+        raise RefusedTarget(f"{target.host} has no address")
+    checked = [check_address(address, allow_loopback=allow_loopback) for address in addresses]
+    return PinnedTarget(target, checked[0])
+
+
+@dataclass(frozen=True)
+class PinnedTarget:
+    target: TargetUrl
+    address: IPAddress
+
+    async def post(self, client: httpx.AsyncClient, *, content: bytes, headers: dict[str, str]) -> httpx.Response:
+        """POST to the checked address; the Host header and TLS name (SNI, certificate) stay the URL's host."""
+        return await client.post(
+            self.target.url_for(self.address),
+            content=content,
+            headers={**headers, "Host": self.target.host_header},
+            extensions={"sni_hostname": self.target.host},
+        )
 
 
 class WebhookWorker:
@@ -55,7 +95,9 @@ class WebhookWorker:
         endpoints: WebhookEndpointRepository,
         deliveries: DeliveryRepository,
         settings: NotifySettings,
+        resolver: Resolver = system_resolver,
     ) -> None:
+        self._resolver = resolver
         self._endpoints = endpoints
         self._deliveries = deliveries
         self._settings = settings
@@ -64,7 +106,8 @@ class WebhookWorker:
         self._wake = asyncio.Event()
         self._client = httpx.AsyncClient(
             timeout=settings.webhook_timeout_seconds,
-            follow_redirects=False,
+            follow_redirects=False,  # a redirect would reach an address that was never checked
+            trust_env=False,  # nor may an environment proxy stand between the check and the connect
             limits=httpx.Limits(max_connections=settings.webhook_concurrency * 2),
         )
 
@@ -138,12 +181,15 @@ class WebhookWorker:
         if endpoint is None:
             return None, "refused: endpoint was removed"
         try:
-            await check_target(endpoint["url"], allow_loopback=self._settings.webhook_allow_loopback)
+            # Checked again per delivery: the name may point elsewhere since it was registered.
+            pinned = await check_target(
+                endpoint["url"], allow_loopback=self._settings.webhook_allow_loopback, resolver=self._resolver
+            )
         except RefusedTarget as exc:
             return None, f"refused: {exc}"
         body = delivery["body"].encode()
         timestamp = int(time.time())
-        headers: dict[str, Any] = {
+        headers: dict[str, str] = {
             "Content-Type": "application/json",
             "User-Agent": "grid-notify-webhooks/1",
             TIMESTAMP_HEADER: str(timestamp),
@@ -153,7 +199,7 @@ class WebhookWorker:
             DELIVERY_ID_HEADER: delivery["_id"],
         }
         try:
-            response = await self._client.post(endpoint["url"], content=body, headers=headers)
+            response = await pinned.post(self._client, content=body, headers=headers)
         except httpx.HTTPError as exc:
             return None, f"{type(exc).__name__}: {exc}"
         return response.status_code, "" if response.is_success else f"HTTP {response.status_code}"
