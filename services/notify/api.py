@@ -23,6 +23,7 @@ from services.notify.auth import (
     district_principal,
     principal,
     resident_district,
+    webhook_manager,
 )
 from services.notify.domain.audiences import DistrictScope, RequestScope, Scope, VolunteerScope
 from services.notify.domain.masking import mask_phone
@@ -360,26 +361,27 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             event_types=body.event_types,
             description=body.description,
             created_by=f"{caller.role.value}:{caller.subject}",
+            owner_key_id=caller.key_id,
         )
         return {**webhook_read(document), "secret": document["secret"]}
 
     @app.get("/v1/districts/{district_id}/webhooks", response_model=list[WebhookRead], summary="List webhook endpoints")
     async def list_webhooks(request: Request, district_id: DistrictId) -> Any:
         try:
-            await district_principal(request, keys, WEBHOOK_ROLES, district_id)
+            owner = await webhook_manager(request, keys, district_id)
         except Denied as denied:
             return problem(denied)
-        return [webhook_read(document) for document in await endpoints.active(district_id)]
+        return [webhook_read(document) for document in await endpoints.active(district_id, owner=owner)]
 
     @app.delete(
         "/v1/districts/{district_id}/webhooks/{endpoint_id}", status_code=204, summary="Remove a webhook endpoint"
     )
     async def delete_webhook(request: Request, district_id: DistrictId, endpoint_id: str) -> Response:
         try:
-            await district_principal(request, keys, WEBHOOK_ROLES, district_id)
+            owner = await webhook_manager(request, keys, district_id)
         except Denied as denied:
             return problem(denied)
-        if not await endpoints.deactivate(district_id, endpoint_id):
+        if not await endpoints.deactivate(district_id, endpoint_id, owner=owner):
             return problem(Denied(404, "not-found", "no such webhook endpoint"))
         return Response(status_code=204)
 
@@ -395,10 +397,10 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         state: Annotated[str | None, Query(pattern="^(pending|delivering|delivered|parked)$")] = None,
     ) -> Any:
         try:
-            await district_principal(request, keys, WEBHOOK_ROLES, district_id)
+            owner = await webhook_manager(request, keys, district_id)
         except Denied as denied:
             return problem(denied)
-        if await endpoints.get(district_id, endpoint_id) is None:
+        if await endpoints.get(district_id, endpoint_id, owner=owner) is None:
             return problem(Denied(404, "not-found", "no such webhook endpoint"))
         return [
             {
@@ -421,10 +423,10 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
 
     async def replay(request: Request, district_id: str, endpoint_id: str, delivery_id: str | None) -> Any:
         try:
-            await district_principal(request, keys, WEBHOOK_ROLES, district_id)
+            owner = await webhook_manager(request, keys, district_id)
         except Denied as denied:
             return problem(denied)
-        if await endpoints.get(district_id, endpoint_id) is None:
+        if await endpoints.get(district_id, endpoint_id, owner=owner) is None:
             return problem(Denied(404, "not-found", "no such webhook endpoint"))
         count = await deliveries.replay(district_id, endpoint_id, delivery_id)
         if worker_box:

@@ -11,7 +11,9 @@ from shared.mongo import Document
 from shared.request_ids import issued_by_us, valid_access_token
 
 OPERATOR_ROLES = frozenset({Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN})
-WEBHOOK_ROLES = frozenset({Role.CLIENT_APP, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN})
+# District admins manage every webhook of their district; a client app only those it registered itself.
+WEBHOOK_ADMIN_ROLES = frozenset({Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN})
+WEBHOOK_ROLES = WEBHOOK_ADMIN_ROLES | {Role.CLIENT_APP}
 
 
 class Denied(Exception):
@@ -50,6 +52,16 @@ async def district_principal(
         # The same answer as an unknown district: a key never learns what other districts exist.
         raise Denied(404, "not-found", f"no district {district_id!r}")
     return found
+
+
+async def webhook_manager(connection: HTTPConnection, keys: ApiKeyRepository, district_id: str) -> str | None:
+    """Authorise a webhook route: return the key id the caller is limited to, or None for an admin.
+
+    Every webhook route goes through here and passes the answer to every repository call, so a client
+    app's key reaches another's endpoint (or an admin's) nowhere: it reads as 404, as if absent.
+    """
+    found = await district_principal(connection, keys, WEBHOOK_ROLES, district_id)
+    return None if found.role in WEBHOOK_ADMIN_ROLES else found.key_id
 
 
 def access_token_of(connection: HTTPConnection) -> str | None:

@@ -26,7 +26,14 @@ class WebhookEndpointRepository:
         await self._endpoints.create_index([("district_id", ASCENDING), ("active", ASCENDING)])
 
     async def create(
-        self, *, district_id: str, url: str, event_types: list[str], description: str, created_by: str
+        self,
+        *,
+        district_id: str,
+        url: str,
+        event_types: list[str],
+        description: str,
+        created_by: str,
+        owner_key_id: str,
     ) -> Document:
         document: Document = {
             "_id": "wh_" + uuid.uuid4().hex[:16],
@@ -37,19 +44,31 @@ class WebhookEndpointRepository:
             "secret": "whsec_" + secrets.token_urlsafe(32),
             "active": True,
             "created_by": created_by,
+            "owner_key_id": owner_key_id,
             "created_at": datetime.now(UTC),
         }
         await self._endpoints.insert_one(document)
         return document
 
-    async def active(self, district_id: str) -> list[Document]:
-        cursor = self._endpoints.find({"district_id": district_id, "active": True}, sort=[("created_at", ASCENDING)])
+    # `owner`: the key id a caller is limited to (a client app sees only the endpoints it registered);
+    # None for district and platform admins, who manage every endpoint of the district.
+
+    async def active(self, district_id: str, *, owner: str | None = None) -> list[Document]:
+        query: Document = {"district_id": district_id, "active": True}
+        if owner is not None:
+            query["owner_key_id"] = owner
+        cursor = self._endpoints.find(query, sort=[("created_at", ASCENDING)])
         return [document async for document in cursor]
 
-    async def get(self, district_id: str, endpoint_id: str) -> Document | None:
-        return await self._endpoints.find_one({"_id": endpoint_id, "district_id": district_id, "active": True})
+    async def get(self, district_id: str, endpoint_id: str, *, owner: str | None = None) -> Document | None:
+        query: Document = {"_id": endpoint_id, "district_id": district_id, "active": True}
+        if owner is not None:
+            query["owner_key_id"] = owner
+        return await self._endpoints.find_one(query)
 
-    async def deactivate(self, district_id: str, endpoint_id: str) -> bool:
+    async def deactivate(self, district_id: str, endpoint_id: str, *, owner: str | None = None) -> bool:
+        if await self.get(district_id, endpoint_id, owner=owner) is None:
+            return False
         result = await self._endpoints.update_one(
             {"_id": endpoint_id, "district_id": district_id, "active": True}, {"$set": {"active": False}}
         )
