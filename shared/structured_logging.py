@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime
 
 from shared import tracing
+from shared.log_redaction import redact
 
 
 class JsonFormatter(logging.Formatter):
@@ -16,7 +17,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         for field in ("request_id", "event_id", "district_id", "service"):
             value = getattr(record, field, None)
@@ -27,7 +28,7 @@ class JsonFormatter(logging.Formatter):
             entry["trace_id"] = trace.trace_id
             entry["span_id"] = trace.span_id
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+            entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
 
 

@@ -19,8 +19,10 @@ from starlette.websockets import WebSocketDisconnect
 from services.notify.auth import (
     OPERATOR_ROLES,
     WEBHOOK_ROLES,
+    WS_PROTOCOL,
     Denied,
     district_principal,
+    offered_protocols,
     principal,
     resident_district,
     webhook_manager,
@@ -190,7 +192,8 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         except Denied as denied:
             await websocket.close(code=4000 + denied.status, reason=denied.detail[:120])
             return
-        await websocket.accept()
+        # A browser that offered subprotocols drops the connection unless one is chosen.
+        await websocket.accept(subprotocol=WS_PROTOCOL if WS_PROTOCOL in offered_protocols(websocket) else None)
 
         async def send_all() -> None:
             async for item in items(district_id, scope, cursor):

@@ -24,12 +24,36 @@ class Denied(Exception):
         self.detail = detail
 
 
+# WebSocket clients (browsers cannot set headers there) offer credentials as subprotocols instead of in
+# the URL, where proxies and servers log them: `Sec-WebSocket-Protocol: grid.v1, grid.api-key.<key>`.
+WS_PROTOCOL = "grid.v1"
+API_KEY_PROTOCOL = "grid.api-key."
+ACCESS_TOKEN_PROTOCOL = "grid.access-token."
+
+
+def offered_protocols(connection: HTTPConnection) -> list[str]:
+    header = connection.headers.get("sec-websocket-protocol", "")
+    return [part.strip() for part in header.split(",") if part.strip()]
+
+
+def _from_protocols(connection: HTTPConnection, prefix: str) -> str | None:
+    for protocol in offered_protocols(connection):
+        if protocol.startswith(prefix) and len(protocol) > len(prefix):
+            return protocol[len(prefix) :]
+    return None
+
+
 def api_key_of(connection: HTTPConnection) -> str | None:
-    """`Authorization: Bearer`, `X-API-Key`, or `?api_key=` (browsers cannot set headers on EventSource/WebSocket)."""
+    """`Authorization: Bearer`, `X-API-Key`, a WebSocket subprotocol, or last `?api_key=` (EventSource
+    cannot send anything else; the logs redact it, but a URL with a secret still travels through proxies)."""
     authorization = connection.headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
         return authorization[7:].strip()
-    return connection.headers.get("x-api-key") or connection.query_params.get("api_key")
+    return (
+        connection.headers.get("x-api-key")
+        or _from_protocols(connection, API_KEY_PROTOCOL)
+        or connection.query_params.get("api_key")
+    )
 
 
 async def principal(connection: HTTPConnection, keys: ApiKeyRepository, roles: frozenset[Role]) -> Principal:
@@ -65,7 +89,11 @@ async def webhook_manager(connection: HTTPConnection, keys: ApiKeyRepository, di
 
 
 def access_token_of(connection: HTTPConnection) -> str | None:
-    return connection.query_params.get("access_token") or connection.headers.get("x-access-token")
+    return (
+        connection.headers.get("x-access-token")
+        or _from_protocols(connection, ACCESS_TOKEN_PROTOCOL)
+        or connection.query_params.get("access_token")
+    )
 
 
 async def resident_district(
