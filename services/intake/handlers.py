@@ -8,6 +8,7 @@ import uuid
 
 from pydantic import BaseModel
 
+from services.intake import idempotency
 from services.intake.attributes import validate_answers
 from services.intake.auth import Scope
 from services.intake.context import IntakeContext
@@ -73,6 +74,14 @@ async def submit_request(
         if not (staff or name_optional):
             raise invalid("resident_name", "Field required", "missing")
         name = f"居民 {body.resident_phone[-4:]}"
+    await idempotency.check(
+        ctx.repository,
+        district_id=district_id,
+        api_key_id=scope.principal.key_id,
+        operation=idempotency.SUBMIT,
+        idempotency_key=idempotency_key,
+        payload=body.model_dump(mode="json"),
+    )
     # Scoped by key so that two apps choosing the same Idempotency-Key never share a request.
     scoped_key = None if idempotency_key is None else f"{scope.principal.key_id}|{idempotency_key}"
     request_id = mint_request_id(ctx.id_key, district_id, scoped_key)
@@ -103,11 +112,15 @@ async def submit_request(
     return request_id
 
 
-def command_event_id(ctx: IntakeContext, request_id: str, command_type: str, idempotency_key: str | None) -> str:
-    """Random, or derived from the Idempotency-Key so that a retried command is one event."""
+def command_event_id(
+    ctx: IntakeContext, request_id: str, command_type: str, idempotency_key: str | None, api_key_id: str
+) -> str:
+    """Random, or derived from the caller's key and its Idempotency-Key so that a retried command is one
+    event, while two callers choosing the same Idempotency-Key stay two commands."""
     if idempotency_key is None:
         return f"{request_id}:{command_type}:{uuid.uuid4().hex}"
-    digest = hmac.new(ctx.id_key, f"{request_id}|{command_type}|{idempotency_key}".encode(), hashlib.sha256)
+    seed = f"{request_id}|{command_type}|{api_key_id}|{idempotency_key}"
+    digest = hmac.new(ctx.id_key, seed.encode(), hashlib.sha256)
     return f"{request_id}:{command_type}:{digest.hexdigest()[:24]}"
 
 
@@ -119,11 +132,20 @@ async def publish_command(
     command_type: str,
     payload: BaseModel,
     idempotency_key: str | None,
+    api_key_id: str,
 ) -> str:
     """Publish one command envelope keyed by request id; return its event id after the broker's ack."""
     model = COMMAND_PAYLOADS[command_type]
     data = model.model_validate(payload.model_dump())
-    event_id = command_event_id(ctx, request_id, command_type, idempotency_key)
+    await idempotency.check(
+        ctx.repository,
+        district_id=district_id,
+        api_key_id=api_key_id,
+        operation=f"{request_id}|{command_type}",
+        idempotency_key=idempotency_key,
+        payload=data.model_dump(mode="json", exclude={"actor"}),
+    )
+    event_id = command_event_id(ctx, request_id, command_type, idempotency_key, api_key_id)
     event = new_event(
         event_type=command_type,
         source="intake",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from shared.mongo import Document
 
@@ -149,6 +150,24 @@ class IntakeRepository:
         found = await self._db.residents.find_one({"district_id": district_id, "phone": phone})
         self._cache.put(key, found or {})
         return found
+
+    # --- idempotency keys (written by intake only) ------------------------------------------------
+
+    async def remember_idempotency(self, record_id: str, fingerprint: str, *, district_id: str) -> str | None:
+        """Store the fingerprint unless the record exists; return the earlier fingerprint, or None if first."""
+        try:
+            await self._db.idempotency_keys.insert_one(
+                {
+                    "_id": record_id,
+                    "district_id": district_id,
+                    "fingerprint": fingerprint,
+                    "created_at": datetime.now(UTC),
+                }
+            )
+        except DuplicateKeyError:
+            found = await self._db.idempotency_keys.find_one({"_id": record_id})
+            return None if found is None else str(found.get("fingerprint"))
+        return None
 
     # --- requests (written by dispatch) ----------------------------------------------------------
 

@@ -75,6 +75,7 @@ async def run_command(
             command_type=command_type,
             payload=build(actor),
             idempotency_key=idempotency_key,
+            api_key_id=scope.principal.key_id,
         )
     except BrokerUnavailable as exc:
         raise broker_down(exc) from exc

@@ -11,7 +11,12 @@ from services.intake.problems import PROBLEM_JSON
 RequestId = Annotated[str, Path(min_length=1, max_length=100, description="Request id returned by the submission")]
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", min_length=1, max_length=200, description="Retry-safe key: same key, same effect"),
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Retry-safe key per API key: same key and body, same effect; same key, other body: 422",
+    ),
 ]
 AccessToken = Annotated[
     str | None,
