@@ -25,6 +25,7 @@ from shared.api_keys import ApiKeyRepository, Principal, Role
 from shared.http_observability import instrument
 from shared.mongo import connect, database, ping
 from shared.problem_details import Problem, install_problem_handlers
+from shared.time_bounds import BoundedDatetime
 
 STATIC = Path(__file__).parent / "static"
 # Ids are forwarded into intake's paths: one plain segment each, never "." or "..".
@@ -162,8 +163,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     async def rates(
         caller: Caller,
         group_by: GroupBy = "community",
-        start: datetime | None = None,
-        end: datetime | None = None,
+        start: BoundedDatetime | None = None,
+        end: BoundedDatetime | None = None,
         format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
     ) -> Response | dict[str, Any]:
         _, district_id, _ = caller

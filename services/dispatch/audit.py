@@ -10,11 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from services.dispatch.audit_reads import AuditReads
 from services.dispatch.domain.fairness import Window, spread
 from shared.api_keys import ApiKeyRepository, Principal, Role
+from shared.time_bounds import BoundedAwareDatetime
 
 AUDIT_ROLES = frozenset({Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN})
 
@@ -99,8 +100,8 @@ def add_audit_routes(app: FastAPI, ctx: AuditContext) -> None:
         caller: Annotated[Principal, Depends(principal)],
         grid_id: str | None = None,
         community_id: str | None = None,
-        start: Annotated[AwareDatetime | None, Query()] = None,
-        end: Annotated[AwareDatetime | None, Query()] = None,
+        start: Annotated[BoundedAwareDatetime | None, Query()] = None,
+        end: Annotated[BoundedAwareDatetime | None, Query()] = None,
     ) -> FairnessView:
         """Assignments per volunteer of one grid or community in [start, end), with max/min and Gini."""
         in_district(caller, district_id)

@@ -20,7 +20,7 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        if declared is not None and not (declared.isascii() and declared.isdigit() and int(declared) <= self.max_bytes):
             await self._refuse(scope, receive, send)
             return
         received = 0

@@ -8,6 +8,7 @@ import json
 from datetime import datetime
 
 from shared.mongo import Document
+from shared.time_bounds import OutOfRange, within_bounds
 
 
 class InvalidCursor(ValueError):
@@ -28,6 +29,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidCursor("the cursor is not one this API returned") from exc
     if not isinstance(request_id, str) or parsed.tzinfo is None:
         raise InvalidCursor("the cursor is not one this API returned")
+    try:
+        within_bounds(parsed)  # a forged cursor must not overflow the query
+    except OutOfRange as exc:
+        raise InvalidCursor("the cursor is not one this API returned") from exc
     return parsed, request_id
 
 

@@ -29,7 +29,7 @@ from services.notify.auth import (
 )
 from services.notify.domain.audiences import DistrictScope, RequestScope, Scope, VolunteerScope
 from services.notify.domain.masking import mask_phone
-from services.notify.domain.resume import parse_cursor
+from services.notify.domain.resume import MAX_POSITION, parse_cursor
 from services.notify.domain.targets import RefusedTarget
 from services.notify.feed import FeedHub
 from services.notify.handlers import handle_status_event
@@ -65,7 +65,9 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 RequestId = Annotated[str, Path(min_length=1, max_length=100)]
 DistrictId = Annotated[str, Path(min_length=1, max_length=63)]
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID", max_length=200)]
-After = Annotated[int | None, Query(ge=0, description="Resume after this position (the `id` of the last event)")]
+After = Annotated[
+    int | None, Query(ge=0, le=MAX_POSITION, description="Resume after this position (the `id` of the last event)")
+]
 TokenQuery = Annotated[str | None, Query(description="The request's access token (or header X-Access-Token)")]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from services.notify.domain.resume import position_of
 from shared.contracts import EventEnvelope
 
 
@@ -12,7 +13,7 @@ def parse_last_event_id(value: str | None) -> int:
     if not value:
         return 0
     _, _, tail = value.rpartition(":")
-    return int(tail) if tail.isdigit() else 0
+    return position_of(tail) or 0
 
 
 def frame(envelope: EventEnvelope) -> str:

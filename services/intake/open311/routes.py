@@ -19,6 +19,7 @@ from shared.api_keys import Role
 from shared.contracts.envelope import DISTRICT_ID_PATTERN
 from shared.kafka import BrokerUnavailable
 from shared.request_ids import issued_by_us
+from shared.time_bounds import BoundedDatetime
 
 router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
 Format = Annotated[Literal["json", "xml"], Path(description="json or xml")]
@@ -237,8 +238,8 @@ async def list_requests(
     api_key: ApiKeyParam = None,
     service_request_id: Annotated[str | None, Query(max_length=2000, description="Comma-separated ids")] = None,
     service_code: Annotated[str | None, Query(max_length=1000, description="Comma-separated codes")] = None,
-    start_date: Annotated[datetime | None, Query()] = None,
-    end_date: Annotated[datetime | None, Query()] = None,
+    start_date: Annotated[BoundedDatetime | None, Query()] = None,
+    end_date: Annotated[BoundedDatetime | None, Query()] = None,
     status: Annotated[str | None, Query(pattern=r"^(open|closed)(,(open|closed))?$")] = None,
 ) -> Response:
     scope = await _scope(request, ctx, jurisdiction_id, api_key)
@@ -251,9 +252,7 @@ async def list_requests(
         documents = await ctx.repository.requests_by_ids(scope.district_id, ids)
     else:
         end = _aware(end_date) or datetime.now(UTC)
-        start = _aware(start_date) or (
-            end - DEFAULT_WINDOW if end > datetime.min.replace(tzinfo=UTC) + DEFAULT_WINDOW else None
-        )
+        start = _aware(start_date) or end - DEFAULT_WINDOW  # bounded times leave room for the window
         documents = await ctx.repository.requests_between(
             scope.district_id,
             start=start,

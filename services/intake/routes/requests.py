@@ -19,6 +19,7 @@ from shared.kafka import BrokerUnavailable
 from shared.mongo import Document
 from shared.phone_numbers import InvalidPhoneNumber, normalise
 from shared.request_ids import access_token, issued_by_us, valid_access_token
+from shared.time_bounds import BoundedDatetime
 
 router = APIRouter(tags=["requests"])
 Status = Literal[
@@ -116,8 +117,8 @@ async def search(
     community_id: Annotated[str | None, Query(max_length=64)] = None,
     menu_item_code: Annotated[str | None, Query(max_length=64)] = None,
     overdue: Annotated[bool | None, Query(description="true: the running SLA clock has passed its deadline")] = None,
-    submitted_from: Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with offset")] = None,
-    submitted_to: Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with offset")] = None,
+    submitted_from: Annotated[BoundedDatetime | None, Query(description="Inclusive, ISO 8601 with offset")] = None,
+    submitted_to: Annotated[BoundedDatetime | None, Query(description="Exclusive, ISO 8601 with offset")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=300)] = None,
 ) -> RequestPage:

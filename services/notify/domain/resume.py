@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
+
+# Positions are database integers (BSON int64). ASCII digits only: `"²".isdigit()` is True, `int("²")` fails.
+MAX_POSITION = 2**62
+_POSITION = re.compile(r"[0-9]{1,18}")
 
 
 def parse_cursor(last_event_id: str | None, after: int | None) -> int | None:
     """The position to resume after: `after` wins over `Last-Event-ID`; None means a fresh client."""
     if after is not None:
-        return after
+        return after if 0 <= after <= MAX_POSITION else None
     if not last_event_id:
         return None
     _, _, tail = last_event_id.strip().rpartition(":")
-    return int(tail) if tail.isdigit() else None
+    return int(tail) if _POSITION.fullmatch(tail) else None
+
+
+def position_of(text: str) -> int | None:
+    """A position written by a client (ASCII digits, within int64), or None."""
+    return int(text) if _POSITION.fullmatch(text) else None
 
 
 class ResumeDecision(StrEnum):
