@@ -159,7 +159,11 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         _, district_id, key = caller
         return await intake.forward("GET", f"/v1/districts/{district_id}/grids/{grid_id}/menu", api_key=key)
 
-    @app.get("/console/api/rates", response_model=None)
+    @app.get(
+        "/console/api/rates",
+        response_model=None,
+        responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON or CSV"}},
+    )
     async def rates(
         caller: Caller,
         group_by: GroupBy = "community",

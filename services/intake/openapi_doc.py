@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from services.intake.problems import PROBLEM_JSON
-from services.intake.routes.shared_params import PROBLEM_SCHEMA
+from shared.problem_details import PROBLEM_SCHEMA
 
 OPEN311_ERRORS: dict[str, Any] = {
     "type": "array",

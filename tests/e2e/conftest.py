@@ -36,3 +36,20 @@ def services(
     finally:
         for process in running.values():
             process.stop()
+
+
+@pytest.fixture(scope="session")
+def console(
+    services: dict[str, ServiceProcess], platform_env: dict[str, str], service_logs: Path
+) -> Iterator[ServiceProcess]:
+    """The operator console, pointed at the session's services."""
+    env = {
+        **platform_env,
+        "INTAKE_INTERNAL_URL": services["intake"].url,
+        "DISPATCH_INTERNAL_URL": services["dispatch"].url,
+        "NOTIFY_INTERNAL_URL": services["notify"].url,
+    }
+    process = ServiceProcess("console", env, service_logs)
+    process.start()
+    yield process
+    process.stop()

@@ -97,7 +97,7 @@ async def test_odd_last_event_ids_are_not_server_errors(
 ) -> None:
     # Without a valid credential the stream is refused: what matters is that parsing came first and held.
     response = await client(clients, "notify").get(
-        path, headers={"Last-Event-ID": last_event_id.encode(), "X-API-Key": "gsp_0000000000000000_wrong"}
+        path, headers=[(b"Last-Event-ID", last_event_id.encode()), (b"X-API-Key", b"gsp_0000000000000000_wrong")]
     )
     assert_client_error(response)
 
@@ -109,6 +109,6 @@ async def test_a_huge_after_is_refused(clients: dict[str, object]) -> None:
 
 async def test_a_non_ascii_content_length_is_refused(clients: dict[str, object]) -> None:
     response = await client(clients, "intake").post(
-        "/v1/districts/chengzhong/requests", content=b"{}", headers={"Content-Length": "²".encode()}
+        "/v1/districts/chengzhong/requests", content=b"{}", headers=[(b"Content-Length", "²".encode())]
     )
     assert_client_error(response)

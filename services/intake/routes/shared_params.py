@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Header, Path
 
-from services.intake.problems import PROBLEM_JSON
+from shared.problem_details import PROBLEM_JSON, PROBLEM_SCHEMA
 
 RequestId = Annotated[str, Path(min_length=1, max_length=100, description="Request id returned by the submission")]
 IdempotencyKey = Annotated[
@@ -22,29 +22,6 @@ AccessToken = Annotated[
     str | None,
     Header(alias="X-Access-Token", min_length=1, max_length=64, description="The resident's token from the 202"),
 ]
-PROBLEM_SCHEMA: dict[str, object] = {
-    "type": "object",
-    "required": ["type", "title", "status", "detail", "code"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "code": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "field": {"type": "string"},
-                    "location": {"type": "string"},
-                    "message": {"type": "string"},
-                    "type": {"type": "string"},
-                },
-            },
-        },
-    },
-}
 _TEXTS = {
     401: "Missing, unknown or revoked API key",
     403: "The key's role may not do this",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -27,22 +27,6 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-@pytest.fixture(scope="module")
-def console(
-    services: dict[str, ServiceProcess], platform_env: dict[str, str], service_logs: Path
-) -> Iterator[ServiceProcess]:
-    env = {
-        **platform_env,
-        "INTAKE_INTERNAL_URL": services["intake"].url,
-        "DISPATCH_INTERNAL_URL": services["dispatch"].url,
-        "NOTIFY_INTERNAL_URL": services["notify"].url,
-    }
-    process = ServiceProcess("console", env, service_logs)
-    process.start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture(scope="module")
