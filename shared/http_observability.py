@@ -9,7 +9,9 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import tracing
+from shared.rate_limit import RateLimitMiddleware, RateLimits, Render, problem_429
 from shared.service_app import ReadinessCheck, add_operational_routes
+from shared.settings import PlatformSettings
 
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["service", "method", "route", "status"])
 HTTP_LATENCY = Histogram(
@@ -59,7 +61,17 @@ class ObservabilityMiddleware:
             tracing.deactivate(token)
 
 
-def instrument(app: FastAPI, service: str, readiness: ReadinessCheck) -> None:
-    """Add /healthz, /readyz, /metrics, and a middleware that traces and measures every request."""
+def instrument(
+    app: FastAPI,
+    service: str,
+    readiness: ReadinessCheck,
+    *,
+    limits: RateLimits | None = None,
+    render_limit: Render = problem_429,
+) -> None:
+    """Add /healthz, /readyz, /metrics, a middleware that traces and measures every request, and the
+    rate limits (GRID_RATE_* from the environment unless `limits` is given) in front of all routes."""
     add_operational_routes(app, readiness)
+    app.add_middleware(RateLimitMiddleware, limits=limits or PlatformSettings().rate_limits(), render=render_limit)
+    # Added last, so outermost: refusals are traced and counted like any answer.
     app.add_middleware(ObservabilityMiddleware, service=service)

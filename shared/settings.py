@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.contracts.topics import Topics
+from shared.rate_limit import RateLimits
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,24 @@ class PlatformSettings(BaseSettings):
     host: str = Field("127.0.0.1", validation_alias="GRID_HOST")
 
     kafka_replication_factor: int = Field(1, ge=1, validation_alias="KAFKA_REPLICATION_FACTOR")
+
+    # Abuse limits of every service's HTTP API (shared.rate_limit); intake's per-key limit is INTAKE_RATE_*.
+    rate_per_key_per_second: float = Field(100.0, gt=0, validation_alias="GRID_RATE_PER_KEY_PER_SECOND")
+    rate_key_burst: int = Field(200, ge=1, validation_alias="GRID_RATE_KEY_BURST")
+    rate_per_address_per_second: float = Field(200.0, gt=0, validation_alias="GRID_RATE_PER_ADDRESS_PER_SECOND")
+    rate_address_burst: int = Field(400, ge=1, validation_alias="GRID_RATE_ADDRESS_BURST")
+    auth_failures_per_minute: float = Field(10.0, gt=0, validation_alias="GRID_AUTH_FAILURES_PER_MINUTE")
+    auth_failure_burst: int = Field(20, ge=1, validation_alias="GRID_AUTH_FAILURE_BURST")
+
+    def rate_limits(self) -> RateLimits:
+        return RateLimits(
+            per_key_per_second=self.rate_per_key_per_second,
+            key_burst=self.rate_key_burst,
+            per_address_per_second=self.rate_per_address_per_second,
+            address_burst=self.rate_address_burst,
+            auth_failures_per_minute=self.auth_failures_per_minute,
+            auth_failure_burst=self.auth_failure_burst,
+        )
 
     def signing_key(self) -> bytes:
         return self.id_signing_key.get_secret_value().encode()

@@ -40,6 +40,11 @@ def environment_for(infrastructure: Infrastructure, run_id: str, part: str = "")
         "MONGODB_DATABASE": f"grid_test_{run_id}{part}",
         "GRID_TOPIC_PREFIX": f"t{run_id}{part}.",
         "GRID_ID_SIGNING_KEY": SIGNING_KEY_OF_THIS_RUN,
+        # Every test talks from 127.0.0.1, and some fail authentication on purpose: limits of a shared
+        # address are raised for the run (tests/integration/test_rate_limits.py sets its own small ones).
+        "GRID_RATE_PER_ADDRESS_PER_SECOND": "5000",
+        "GRID_RATE_ADDRESS_BURST": "10000",
+        "GRID_AUTH_FAILURE_BURST": "1000",
     }
 
 

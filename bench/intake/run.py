@@ -187,6 +187,8 @@ def main() -> int:
         "GRID_TOPIC_PREFIX": f"bench{run}.",
         "INTAKE_RATE_PER_SECOND": "1000000",
         "INTAKE_RATE_BURST": "1000000",
+        "GRID_RATE_PER_ADDRESS_PER_SECOND": "1000000",  # the load comes from one address
+        "GRID_RATE_ADDRESS_BURST": "1000000",
         "GRID_LOG_LEVEL": "WARNING",
         # A throw-away local run: the public development signing key is fine here.
         "GRID_ENVIRONMENT": "development",

@@ -233,5 +233,5 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     async def readiness() -> dict[str, bool]:
         return {"database": await ping(db)}
 
-    instrument(app, "console", readiness)
+    instrument(app, "console", readiness, limits=settings.rate_limits())
     return app

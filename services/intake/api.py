@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from fastapi import FastAPI
 
@@ -13,8 +14,7 @@ from services.intake.auth import KeyCache
 from services.intake.body_limit import BodySizeLimit
 from services.intake.context import IntakeContext
 from services.intake.open311.routes import router as open311_router
-from services.intake.problems import install
-from services.intake.rate_limit import RateLimiter
+from services.intake.problems import install, render_limit
 from services.intake.repository import IntakeRepository
 from services.intake.routes.commands import router as commands_router
 from services.intake.routes.reference import router as reference_router
@@ -56,7 +56,6 @@ def create_app(settings: IntakeSettings | None = None, limits: ApiLimits | None 
         api_keys=ApiKeyRepository(db),
         settings=settings,
         limits=limits,
-        limiter=RateLimiter(limits.rate_per_second, limits.rate_burst),
     )
 
     @asynccontextmanager
@@ -93,5 +92,9 @@ def create_app(settings: IntakeSettings | None = None, limits: ApiLimits | None 
     async def readiness() -> dict[str, bool]:
         return {"database": await ping(db)}
 
-    instrument(app, "intake", readiness)
+    # Intake's per-key limit keeps its own settings (INTAKE_RATE_*); Open311 clients get their error shape.
+    rate_limits = replace(
+        settings.rate_limits(), per_key_per_second=limits.rate_per_second, key_burst=limits.rate_burst
+    )
+    instrument(app, "intake", readiness, limits=rate_limits, render_limit=render_limit)
     return app

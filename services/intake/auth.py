@@ -63,20 +63,6 @@ def unauthorized(detail: str) -> Problem:
     )
 
 
-def throttle(ctx: IntakeContext, caller: str) -> None:
-    if ctx.limiter is None:
-        return
-    wait = ctx.limiter.retry_after(caller, time.monotonic())
-    if wait:
-        raise Problem(
-            429,
-            "Too many requests",
-            f"rate limit exceeded, retry in {wait}s",
-            code="rate-limited",
-            headers={"Retry-After": str(wait)},
-        )
-
-
 async def authenticate(request: Request, ctx: IntakeContext, plaintext: str | None) -> Principal:
     if not plaintext:
         raise unauthorized("an API key is required: send it in the X-API-Key header")
@@ -89,7 +75,6 @@ async def authenticate(request: Request, ctx: IntakeContext, plaintext: str | No
         if principal is None:
             raise unauthorized("the API key is unknown or revoked")
         cache.put(plaintext, principal)
-    throttle(ctx, f"key:{principal.key_id}")
     return principal
 
 
@@ -145,8 +130,7 @@ DistrictScope = Annotated[Scope, Depends(scope)]
 
 
 async def public_district(district_id: DistrictId, request: Request, ctx: Ctx) -> str:
-    """Anonymous reads (the menu): limited per client address, and only districts that exist."""
-    throttle(ctx, f"ip:{request.client.host if request.client else 'unknown'}")
+    """Anonymous reads (the menu): only districts that exist (shared.rate_limit limits them per address)."""
     if not await ctx.repository.district_exists(district_id):
         raise district_not_found(district_id)
     return district_id

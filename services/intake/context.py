@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.intake.rate_limit import RateLimiter
 from services.intake.repository import IntakeRepository
 from services.intake.settings import ApiLimits
 from shared.api_keys import ApiKeyRepository
@@ -22,7 +21,6 @@ class IntakeContext:
     api_keys: ApiKeyRepository | None = None
     settings: IntakeSettings | None = None
     limits: ApiLimits | None = None
-    limiter: RateLimiter | None = None
     # Keys of before a rotation: ids and tokens they signed are still recognised, never newly minted.
     previous_id_keys: tuple[bytes, ...] = ()
 

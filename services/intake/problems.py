@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from services.intake.open311.formats import error_response
 from shared.problem_details import (
@@ -20,6 +21,7 @@ from shared.problem_details import (
     problem_response,
     validation_problem,
 )
+from shared.rate_limit import problem_429
 
 OPEN311_PREFIX = "/open311/"
 
@@ -33,6 +35,14 @@ def _open311(request: Request) -> bool:
 def _open311_status(status: int) -> int:
     # The spec's clients know 400 for bad input and 403 for a bad api_key; 422 and 401 are ours.
     return {422: 400, 401: 403}.get(status, status)
+
+
+def render_limit(status: int, detail: str, retry_after: int, scope: Scope) -> Response:
+    """The rate limiter's 429, in the Open311 error shape under /open311/."""
+    path = str(scope.get("path", ""))
+    if path.startswith(OPEN311_PREFIX):
+        return error_response(path, status, detail, {"Retry-After": str(retry_after)})
+    return problem_429(status, detail, retry_after, scope)
 
 
 def install(app: FastAPI) -> None:

@@ -500,5 +500,5 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         return {"database": await ping(db), "consumer": bool(tasks) and not any(task.done() for task in tasks)}
 
     install_problem_handlers(app)
-    instrument(app, "notify", readiness)
+    instrument(app, "notify", readiness, limits=settings.rate_limits())
     return app

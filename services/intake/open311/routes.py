@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Path, Query, Request, Response
 from pydantic import BaseModel, ValidationError
 
 from services.intake import handlers
-from services.intake.auth import SUBMITTERS, Ctx, Scope, authenticate, throttle, visible_district
+from services.intake.auth import SUBMITTERS, Ctx, Scope, authenticate, visible_district
 from services.intake.open311 import mapping
 from services.intake.open311.formats import render
 from services.intake.problems import Problem
@@ -106,7 +106,6 @@ def jurisdiction_not_found(jurisdiction_id: str) -> Problem:
 
 
 async def _public(request: Request, ctx: Ctx, jurisdiction_id: str) -> None:
-    throttle(ctx, f"ip:{request.client.host if request.client else 'unknown'}")
     if not await ctx.repository.district_exists(jurisdiction_id):
         raise jurisdiction_not_found(jurisdiction_id)
 

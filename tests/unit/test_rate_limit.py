@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.intake.rate_limit import RateLimiter
+from shared.rate_limit import RateLimiter
 
 
 def test_burst_then_refusal_with_retry_after() -> None:
