@@ -7,12 +7,28 @@ or the list of fields that are wrong. Answers may be JSON values (native API) or
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from shared.text_hygiene import offending
 
 MAX_STRING = 500
 MAX_TEXT = 2000
+# Answers are stored under their code as a field name: no `.` (a path), no leading `$` (an operator).
+ATTRIBUTE_CODE_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
+_ATTRIBUTE_CODE = re.compile(ATTRIBUTE_CODE_PATTERN)
+# Numbers are stored as they are: keep them exact in a double and within BSON's integers.
+MAX_ABS_NUMBER = 2**53
+# For menu definitions (services/intake/reference_models.py): an attribute code that can be stored.
+AttributeCode = Annotated[str, Field(pattern=ATTRIBUTE_CODE_PATTERN, examples=["medicine_name"])]
+
+
+def storable_code(code: str) -> bool:
+    return bool(_ATTRIBUTE_CODE.match(code))
 
 
 @dataclass(frozen=True)
@@ -22,6 +38,11 @@ class AnswerError:
 
 
 def _number(value: Any) -> float | int | None:
+    number = _parse_number(value)
+    return number if number is not None and abs(number) <= MAX_ABS_NUMBER else None
+
+
+def _parse_number(value: Any) -> float | int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
@@ -56,10 +77,13 @@ def _check(definition: dict[str, Any], value: Any) -> tuple[Any, str | None]:
             return None, f"expected {datatype}"
         if len(value) > limit:
             return None, f"at most {limit} characters"
+        char = offending(value, allow_line_breaks=datatype == "text")
+        if char is not None:
+            return None, f"contains a control or bidirectional character (U+{ord(char):04X})"
         return value, None
     if datatype == "number":
         number = _number(value)
-        return (number, None) if number is not None else (None, "expected a number")
+        return (number, None) if number is not None else (None, f"expected a number of at most {MAX_ABS_NUMBER}")
     if datatype == "datetime":
         parsed = _datetime(value)
         return (parsed, None) if parsed is not None else (None, "expected an ISO 8601 date and time")
@@ -89,6 +113,11 @@ def validate_answers(
         if value is None or value == "" or value == []:
             if definition.get("required"):
                 errors.append(AnswerError(code, "required"))
+            continue
+        if not storable_code(code):
+            # A definition from before codes were checked: accepting the answer would let the request be
+            # acknowledged and then never stored. Refuse it now, visibly, until the menu is fixed.
+            errors.append(AnswerError(code, "this question's code cannot be stored; the menu item must be fixed"))
             continue
         checked, problem = _check(definition, value)
         if problem is not None:

@@ -5,30 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from shared.phone_numbers import InvalidPhoneNumber, normalise
+from shared.phone_numbers import PhoneNumber
+from shared.text_hygiene import MultiLineText, SingleLineText
 
 Priority = Literal["low", "normal", "high", "critical"]
-
-
-def _e164(value: str) -> str:
-    try:
-        return normalise(value)
-    except InvalidPhoneNumber as exc:
-        raise ValueError(str(exc)) from exc
-
-
-PhoneNumber = Annotated[
-    str,
-    Field(
-        min_length=3,
-        max_length=32,
-        description="Any common way of writing it; normalised to E.164, mainland China (+86) by default",
-        examples=["13800001234", "+86 138 0000 1234"],
-    ),
-    AfterValidator(_e164),
-]
+__all__ = ["PhoneNumber"]  # reference data's models take phones as the native API does
 
 
 class _Body(BaseModel):
@@ -51,15 +34,17 @@ class SubmitRequestBody(_Body):
         },
     )
 
-    menu_item_code: str = Field(min_length=1, max_length=64, description="Code of an item of the community menu")
-    grid_id: str = Field(min_length=1, max_length=64, description="The resident's grid")
-    resident_name: str | None = Field(
+    menu_item_code: SingleLineText = Field(
+        min_length=1, max_length=64, description="Code of an item of the community menu"
+    )
+    grid_id: SingleLineText = Field(min_length=1, max_length=64, description="The resident's grid")
+    resident_name: SingleLineText | None = Field(
         None, min_length=1, max_length=100, description="Required from client apps; operators may give only a phone"
     )
     resident_phone: PhoneNumber
-    resident_language: str | None = Field(None, min_length=1, max_length=16, description="e.g. zh, en, hui")
-    text: str = Field("", max_length=2000, description="What the resident said, in their words")
-    attributes: dict[Annotated[str, Field(max_length=64)], Any] = Field(
+    resident_language: SingleLineText | None = Field(None, min_length=1, max_length=16, description="e.g. zh, en, hui")
+    text: MultiLineText = Field("", max_length=2000, description="What the resident said, in their words")
+    attributes: dict[Annotated[SingleLineText, Field(max_length=64)], Any] = Field(
         default_factory=dict, max_length=50, description="Answers to the menu item's questions, by attribute code"
     )
     priority: Priority | None = Field(None, description="Operators only; otherwise the menu item's urgency")
@@ -81,33 +66,33 @@ class CommandAccepted(BaseModel):
 
 
 class ReasonBody(_Body):
-    reason: str = Field("", max_length=1000)
+    reason: MultiLineText = Field("", max_length=1000)
 
 
 class RateBody(_Body):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"stars": 5, "comment": "很及时，谢谢"}]})
 
     stars: int = Field(ge=1, le=5)
-    comment: str = Field("", max_length=1000)
+    comment: MultiLineText = Field("", max_length=1000)
 
 
 class NoteBody(_Body):
-    text: str = Field(min_length=1, max_length=2000)
+    text: MultiLineText = Field(min_length=1, max_length=2000)
 
 
 class WorkBody(_Body):
-    note: str = Field("", max_length=2000, description="Result note, or why it cannot be done")
-    reason: str = Field("", max_length=1000)
+    note: MultiLineText = Field("", max_length=2000, description="Result note, or why it cannot be done")
+    reason: MultiLineText = Field("", max_length=1000)
 
 
 class ReassignBody(_Body):
-    volunteer_id: str | None = Field(None, min_length=1, max_length=64, description="None: match again")
-    reason: str = Field("", max_length=1000)
+    volunteer_id: SingleLineText | None = Field(None, min_length=1, max_length=64, description="None: match again")
+    reason: MultiLineText = Field("", max_length=1000)
 
 
 class PriorityBody(_Body):
     priority: Priority
-    reason: str = Field("", max_length=1000)
+    reason: MultiLineText = Field("", max_length=1000)
 
 
 class ResidentView(BaseModel):

@@ -8,20 +8,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.notify.domain.preferences import Preferences
 from shared.contracts.status import STATUS_EVENT_TYPES
-
-PHONE_PATTERN = r"^\+?[0-9]{7,15}$"
+from shared.phone_numbers import PhoneNumber
+from shared.text_hygiene import SingleLineText
 
 
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(max_length=2000, examples=["https://app.example.org/grid/webhooks"])
+    url: SingleLineText = Field(max_length=2000, examples=["https://app.example.org/grid/webhooks"])
     event_types: list[str] = Field(
         default_factory=list,
         description="Status event types to receive; empty means all",
         examples=[["request.assigned"]],
     )
-    description: str = Field("", max_length=200)
+    description: SingleLineText = Field("", max_length=200)
 
 
 class WebhookRead(BaseModel):
@@ -55,7 +55,7 @@ class Replayed(BaseModel):
 class ResidentPreferences(Preferences):
     """The PUT body: the stored Preferences plus the phone, which is stored beside them (never inside)."""
 
-    phone: str | None = Field(None, pattern=PHONE_PATTERN, description="Where SMS or voice messages go")
+    phone: PhoneNumber | None = Field(None, description="Where SMS or voice messages go")
 
     def preferences(self) -> Preferences:
         return Preferences.model_validate(self.model_dump(include=set(Preferences.model_fields)))
