@@ -19,7 +19,7 @@ from shared.text_hygiene import offending
 MAX_STRING = 500
 MAX_TEXT = 2000
 # Answers are stored under their code as a field name: no `.` (a path), no leading `$` (an operator).
-ATTRIBUTE_CODE_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,63}$"
+ATTRIBUTE_CODE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$"
 _ATTRIBUTE_CODE = re.compile(ATTRIBUTE_CODE_PATTERN)
 # Numbers are stored as they are: keep them exact in a double and within BSON's integers.
 MAX_ABS_NUMBER = 2**53
