@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import tracing
 from shared.rate_limit import RateLimitMiddleware, RateLimits, Render, problem_429
+from shared.security_headers import SecurityHeadersMiddleware
 from shared.service_app import ReadinessCheck, add_operational_routes
 from shared.settings import PlatformSettings
 
@@ -68,10 +69,13 @@ def instrument(
     *,
     limits: RateLimits | None = None,
     render_limit: Render = problem_429,
+    page_headers: dict[str, str] | None = None,
 ) -> None:
-    """Add /healthz, /readyz, /metrics, a middleware that traces and measures every request, and the
-    rate limits (GRID_RATE_* from the environment unless `limits` is given) in front of all routes."""
+    """Add /healthz, /readyz, /metrics, a middleware that traces and measures every request, the rate
+    limits (GRID_RATE_* from the environment unless `limits` is given) in front of all routes, and the
+    security headers (`page_headers`: a service that serves pages adds its CSP)."""
     add_operational_routes(app, readiness)
+    app.add_middleware(SecurityHeadersMiddleware, page_headers=page_headers)
     app.add_middleware(RateLimitMiddleware, limits=limits or PlatformSettings().rate_limits(), render=render_limit)
     # Added last, so outermost: refusals are traced and counted like any answer.
     app.add_middleware(ObservabilityMiddleware, service=service)

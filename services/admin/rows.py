@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from services.intake.reference_models import MenuItemFields
 from services.intake.reference_service import KINDS
+from shared.spreadsheet_cells import neutralise, restore
 
 MENU = "menu"
 IMPORTABLE = (*KINDS, MENU)
@@ -60,7 +61,7 @@ def from_csv(kind: str, row: Mapping[Any, Any]) -> dict[str, Any]:
     for column, raw in row.items():
         if column is None:
             raise RowError("more cells than columns")
-        cell = str(raw or "").strip()
+        cell = restore(str(raw or "").strip())
         if not cell:
             continue
         if column in ("lat", "lon"):
@@ -108,7 +109,7 @@ def to_csv(kind: str, row: dict[str, Any]) -> dict[str, str]:
             cells[column] = "true" if value else "false"
         else:
             cells[column] = str(value)
-    return cells
+    return {column: neutralise(cell) for column, cell in cells.items()}
 
 
 def csv_columns(kind: str) -> list[str]:

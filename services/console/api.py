@@ -25,6 +25,8 @@ from shared.api_keys import ApiKeyRepository, Principal, Role
 from shared.http_observability import instrument
 from shared.mongo import connect, database, ping
 from shared.problem_details import Problem, install_problem_handlers
+from shared.security_headers import PAGE_HEADERS
+from shared.spreadsheet_cells import neutralise_row
 from shared.time_bounds import BoundedDatetime
 
 STATIC = Path(__file__).parent / "static"
@@ -191,7 +193,7 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             buffer = io.StringIO()
             writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["group"])
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(neutralise_row(row) for row in rows)
             filename = f"rates-{district_id}-{group_by}-{start.date()}-{end.date()}.csv"
             return Response(
                 buffer.getvalue(),
@@ -233,5 +235,5 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
     async def readiness() -> dict[str, bool]:
         return {"database": await ping(db)}
 
-    instrument(app, "console", readiness, limits=settings.rate_limits())
+    instrument(app, "console", readiness, limits=settings.rate_limits(), page_headers=PAGE_HEADERS)
     return app
