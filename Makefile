@@ -27,14 +27,19 @@ up: stack
 	@$(SERVICES) start
 	@deploy/native/demo-banner.sh
 
-test: stack
+# The suite includes the console's browser test, so the browser comes first (installed once).
+test: stack browser-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The console's browser test drives Debian's Chromium; CJK fonts make its screenshots readable.
+# Installed once (the check is quick); without root, sudo is used when it needs no password.
 browser-deps:
 	@command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi wenquanyi || { \
-	  echo "installing Debian's chromium and a CJK font (once)..."; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
+	  echo "installing Debian's chromium and a CJK font for the console's browser test (once)..."; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else \
+	    echo "need root to install them: run 'sudo make browser-deps' once (or apt-get install chromium fonts-wqy-microhei)"; \
+	    exit 1; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check shared services tests bench

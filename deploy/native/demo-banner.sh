@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Printed by `make up`: URLs, demo API keys (created once, kept in .run/demo-keys.env), and two curls to copy.
+# Printed by `make up`: URLs, demo API keys (created once, kept in .run/demo-keys.env, created again when the
+# database no longer knows them), and two curls to copy.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 RUN_DIR=${GRID_RUN_DIR:-$ROOT/.run}
@@ -12,14 +13,47 @@ set -a
 [ -s "$SECRETS" ] && source "$SECRETS"
 set +a
 
-if [ ! -s "$KEYS" ]; then
-  client=$("$VENV/bin/gridctl" keys create -d chengzhong -r client_app -l "make up demo app" 2>/dev/null)
-  operator=$("$VENV/bin/gridctl" keys create -d chengzhong -r operator -l "make up demo console" 2>/dev/null)
-  printf 'CLIENT_KEY=%s\nOPERATOR_KEY=%s\n' "$client" "$operator" >"$KEYS"
+# Prints the names of the kept keys the database does not know (any more): after the database was reset,
+# the file outlives the keys, and printing them would hand out keys that answer 401 to every call.
+unknown_keys() {
+  CLIENT_KEY=${CLIENT_KEY:-} OPERATOR_KEY=${OPERATOR_KEY:-} "$VENV/bin/python" - <<'PY'
+import asyncio
+import os
+
+from shared.api_keys import ApiKeyRepository
+from shared.mongo import connect, database
+from shared.settings import PlatformSettings
+
+
+async def main() -> None:
+    settings = PlatformSettings()
+    client = connect(settings)
+    keys = ApiKeyRepository(database(client, settings))
+    for name in ("CLIENT_KEY", "OPERATOR_KEY"):
+        if not os.environ.get(name) or await keys.authenticate(os.environ[name]) is None:
+            print(name)
+    await client.close()
+
+
+asyncio.run(main())
+PY
+}
+
+CLIENT_KEY="" OPERATOR_KEY=""
+# shellcheck disable=SC1090
+[ -s "$KEYS" ] && source "$KEYS"
+missing=$(unknown_keys)
+if [ -n "$missing" ]; then
+  [ -s "$KEYS" ] && echo "[banner] the demo keys in $KEYS are unknown to the database (was it reset?); creating new ones"
+  for name in $missing; do
+    case $name in
+      CLIENT_KEY) CLIENT_KEY=$("$VENV/bin/gridctl" keys create -d chengzhong -r client_app -l "make up demo app" 2>/dev/null) ;;
+      OPERATOR_KEY) OPERATOR_KEY=$("$VENV/bin/gridctl" keys create -d chengzhong -r operator -l "make up demo console" 2>/dev/null) ;;
+    esac
+  done
+  (umask 077; printf 'CLIENT_KEY=%s\nOPERATOR_KEY=%s\n' "$CLIENT_KEY" "$OPERATOR_KEY" >"$KEYS")
   chmod 600 "$KEYS"
 fi
-# shellcheck disable=SC1090
-source "$KEYS"
 # Intake scopes an Idempotency-Key by the caller's key id, so the request id is known in advance.
 read -r request_id token < <(CLIENT_KEY="$CLIENT_KEY" "$VENV/bin/python" - <<'PY'
 import os
