@@ -44,7 +44,13 @@ async def test_operator_files_a_request_sees_it_live_and_reassigns_it(
 ) -> None:
     operator_key = await ApiKeyRepository(db).create(district_id="chengzhong", role=Role.OPERATOR, subject="desk-1")
     page: Page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    await page.goto(f"{console.url}/console/")
+    # The console runs under a strict CSP: anything it blocks (inline code or styles) is a console error.
+    blocked: list[str] = []
+    page.on(
+        "console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None
+    )
+    response = await page.goto(f"{console.url}/console/")
+    assert response is not None and "script-src 'self'" in response.headers["content-security-policy"]
     await page.get_by_test_id("key").fill(operator_key)
     await page.get_by_test_id("login").click()
     await expect(page.get_by_test_id("district")).to_have_text("城中区")
@@ -88,3 +94,4 @@ async def test_operator_files_a_request_sees_it_live_and_reassigns_it(
     await expect(page.locator("#lag")).to_contain_text(".notify-")
     await page.screenshot(path=str(service_logs / "console-health.png"), full_page=True)
     await page.close()
+    assert not blocked, blocked

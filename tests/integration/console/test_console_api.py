@@ -12,11 +12,8 @@ import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.console.api import create_app
-from services.console.settings import ConsoleSettings
 from shared.api_keys import ApiKeyRepository, Role
 from shared.mongo import Document
-from tests.e2e.service_processes import free_port
 from tests.unit.console.test_rates import DATA, WINDOW
 
 pytestmark = pytest.mark.integration
@@ -31,15 +28,6 @@ async def district(db: AsyncDatabase[Document]) -> AsyncIterator[str]:
     await db.requests.insert_many(documents)
     yield district_id
     await db.requests.delete_many({"district_id": district_id})
-
-
-@pytest.fixture(scope="module")
-async def console(platform_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
-    # No intake runs at this address: the console must say so instead of failing.
-    env = {**platform_env, "INTAKE_INTERNAL_URL": f"http://127.0.0.1:{free_port()}"}
-    app = create_app(ConsoleSettings(**env))  # type: ignore[arg-type]
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as client:
-        yield client
 
 
 async def key_for(db: AsyncDatabase[Document], district_id: str, role: Role = Role.OPERATOR) -> dict[str, str]:
