@@ -7,7 +7,8 @@ import asyncio
 import os
 import re
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -15,10 +16,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.admin import importer, reference_data, rows
 from services.intake.reference_models import DistrictFields
+from services.intake.reference_service import announce_all
 from services.intake.repository import IntakeRepository
+from services.intake.roster import BULK_WINDOW, Roster
 from shared.api_keys import ApiKeyRepository, Role
 from shared.contracts.envelope import DISTRICT_ID_PATTERN
-from shared.kafka import ensure_topics
+from shared.kafka import BrokerUnavailable, EventPublisher, ensure_topics
 from shared.mongo import Document, connect, database
 from shared.settings import PlatformSettings
 
@@ -37,14 +40,59 @@ async def _with_db(settings: PlatformSettings, work: Callable[[AsyncDatabase[Doc
         await client.close()
 
 
-async def _load(path: Path, settings: PlatformSettings) -> int:
+@asynccontextmanager
+async def _roster(settings: PlatformSettings) -> AsyncIterator[Roster]:
+    """Announcements of volunteer writes, checked before anything is written: with Kafka down, nothing is."""
+    topics = settings.topics()
+    try:
+        # Also creates the requests topic with its partition count on a fresh install, before a service did.
+        await ensure_topics(settings.kafka_bootstrap, topics, timeout_seconds=settings.kafka_timeout_seconds)
+    except Exception as exc:
+        raise BrokerUnavailable(f"Kafka at {settings.kafka_bootstrap} is unreachable: {exc!r}") from exc
+    publisher = EventPublisher(settings.kafka_bootstrap, settings.kafka_timeout_seconds)
+    try:
+        yield Roster(publisher, topics.requests, source="gridctl", window=BULK_WINDOW)
+    finally:
+        await publisher.close()
+
+
+def _progress_of(quiet: bool) -> Callable[[str], Callable[[int, int], None] | None]:
+    def of(kind: str) -> Callable[[int, int], None] | None:
+        if quiet:
+            return None
+        return lambda done, total: importer.progress(done, total, label=f"{kind:<15} ")
+
+    return of
+
+
+async def _load(path: Path, settings: PlatformSettings, quiet: bool = False) -> int:
     spec = reference_data.read_yaml(path)
 
     async def work(db: AsyncDatabase[Document]) -> int:
-        counts = await reference_data.load(db, spec)
-        summary = ", ".join(f"{count} {name}" for name, count in counts.items())
-        print(f"loaded district {spec['district']['id']}: {summary}")
-        return 0
+        async with _roster(settings) as roster:
+            reports = await reference_data.load(db, spec, roster=roster, progress=_progress_of(quiet))
+        rejected = False
+        for kind, report in reports.items():
+            for error in report.errors:
+                print(f"rejected {kind} {error}", file=sys.stderr)
+            rejected = rejected or bool(report.errors)
+            print(f"{kind}: {report.summary()}")
+        print(f"loaded district {spec['district']['id']}; {roster.announced} volunteers announced")
+        return EXIT_BAD_ROWS if rejected else 0
+
+    return await _with_db(settings, work)
+
+
+async def _announce(args: argparse.Namespace, settings: PlatformSettings) -> int:
+    async def work(db: AsyncDatabase[Document]) -> int:
+        repo = IntakeRepository(db)
+        await _require_district(repo, args.district)
+        async with _roster(settings) as roster:
+            problems = await announce_all(repo, district_id=args.district, roster=roster)
+        for problem in problems:
+            print(f"not announced {problem}", file=sys.stderr)
+        print(f"{roster.announced} volunteers of {args.district} announced, {len(problems)} not valid")
+        return EXIT_BAD_ROWS if problems else 0
 
     return await _with_db(settings, work)
 
@@ -83,14 +131,16 @@ async def _import(args: argparse.Namespace, settings: PlatformSettings) -> int:
     async def work(db: AsyncDatabase[Document]) -> int:
         repo = IntakeRepository(db)
         await _require_district(repo, args.district)
-        report = await importer.import_rows(
-            repo,
-            district_id=args.district,
-            kind=args.kind,
-            records=records,
-            from_csv=args.path.suffix.lower() == ".csv",
-            on_progress=None if args.quiet else importer.progress,
-        )
+        async with _roster(settings) as roster:
+            report = await importer.import_rows(
+                repo,
+                district_id=args.district,
+                kind=args.kind,
+                records=records,
+                from_csv=args.path.suffix.lower() == ".csv",
+                roster=roster,
+                on_progress=None if args.quiet else importer.progress,
+            )
         for error in report.errors:
             print(f"rejected {error}", file=sys.stderr)
         print(f"{args.kind} into {args.district}: {report.summary()}")
@@ -158,8 +208,11 @@ async def _keys_revoke(args: argparse.Namespace, settings: PlatformSettings) -> 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="gridctl", description="Administer the Grid Service Platform")
     commands = root.add_subparsers(dest="command", required=True)
-    load = commands.add_parser("load", help="load a district's reference data from YAML (idempotent)")
+    load = commands.add_parser(
+        "load", help="load a district's reference data from YAML and announce its volunteers (idempotent)"
+    )
     load.add_argument("path", type=Path)
+    load.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     commands.add_parser("demo", help="load the demo district 'chengzhong'")
     commands.add_parser("topics", help="create the Kafka topics with their partition counts")
 
@@ -184,6 +237,14 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--format", "-f", choices=("csv", "yaml"))
     export.add_argument("--output", "-o", type=Path)
 
+    roster = commands.add_parser("roster", help="volunteer rosters").add_subparsers(dest="action", required=True)
+    announce = roster.add_parser(
+        "announce",
+        help="announce every volunteer of a district to dispatch again (after a crash between a write and its "
+        "announcement, or for data written before announcements existed)",
+    )
+    announce.add_argument("--district", "-d", required=True)
+
     keys = commands.add_parser("keys", help="API keys").add_subparsers(dest="action", required=True)
     key_create = keys.add_parser("create", help="create a key and print it once")
     key_create.add_argument("--district", "-d")
@@ -199,8 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = PlatformSettings()
     handlers: dict[str, Callable[[], Awaitable[int]]] = {
-        "load": lambda: _load(args.path, settings),
-        "demo": lambda: _load(DEMO_FILE, settings),
+        "load": lambda: _load(args.path, settings, args.quiet),
+        "demo": lambda: _load(DEMO_FILE, settings, quiet=True),
+        "roster": lambda: _announce(args, settings),
         "topics": lambda: _topics(settings),
         "district": lambda: _district_create(args, settings),
         "import": lambda: _import(args, settings),
@@ -209,6 +271,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         return asyncio.run(_run(handlers[args.command]))
+    except BrokerUnavailable as exc:
+        print(f"gridctl: {exc}", file=sys.stderr)
+        print(
+            "gridctl: whatever was written is kept; run the same command again (it is idempotent and announces "
+            "every volunteer again) or `gridctl roster announce -d <district>`",
+            file=sys.stderr,
+        )
+        return 1
     except (OSError, ValueError, ValidationError) as exc:
         print(f"gridctl: {exc}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""`gridctl import` / `export`: rows in, per-row verdicts out; the same checks as the admin endpoints."""
+"""`gridctl import` / `export`: rows in, per-row verdicts out; the same checks and announcements as the admin API."""
 
 from __future__ import annotations
 
@@ -16,8 +16,16 @@ from pydantic import ValidationError
 
 from services.admin import rows
 from services.intake.reference_models import CODE_PATTERN, MenuItemFields
-from services.intake.reference_service import KINDS, ReferenceProblem, split_row, upsert, upsert_menu_item
+from services.intake.reference_service import (
+    KINDS,
+    IdOfAnotherDistrict,
+    ReferenceProblem,
+    split_row,
+    upsert,
+    upsert_menu_item,
+)
 from services.intake.repository import IntakeRepository
+from services.intake.roster import Roster
 
 
 @dataclass
@@ -46,10 +54,10 @@ def read_rows(kind: str, path: Path) -> list[dict[str, Any]]:
     return data
 
 
-def progress(done: int, total: int, out: TextIO = sys.stderr) -> None:
+def progress(done: int, total: int, out: TextIO = sys.stderr, label: str = "") -> None:
     width = 30
     filled = width * done // max(total, 1)
-    out.write(f"\r[{'#' * filled}{'-' * (width - filled)}] {done}/{total}")
+    out.write(f"\r{label}[{'#' * filled}{'-' * (width - filled)}] {done}/{total}")
     if done == total:
         out.write("\n")
     out.flush()
@@ -59,10 +67,6 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in error['loc']) or 'row'}: {error['msg']}" for error in exc.errors())
 
 
-def _same(existing: dict[str, Any] | None, written: dict[str, Any]) -> bool:
-    return existing is not None and all(existing.get(k) == v for k, v in written.items())
-
-
 async def import_rows(
     repo: IntakeRepository,
     *,
@@ -70,11 +74,15 @@ async def import_rows(
     kind: str,
     records: list[dict[str, Any]],
     from_csv: bool,
+    roster: Roster | None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
-    """Import every good row; list each bad row with its reason. Re-running changes nothing."""
+    """Import every good row; list each bad row with its reason. Re-running changes nothing in the database.
+
+    Volunteers are announced on `roster` (flushed at the end); re-running announces every good row again,
+    which is how an import cut off between its writes and their announcements is completed.
+    """
     report = ImportReport()
-    collection = "menu_items" if kind == rows.MENU else KINDS[kind].collection
     for number, record in enumerate(records, start=1):
         label = f"row {number + 1 if from_csv else number}"  # CSV row numbers count the header line
         try:
@@ -88,31 +96,35 @@ async def import_rows(
                 if not code or not _matches(CODE_PATTERN, code):
                     raise ReferenceProblem("code", "missing or not a valid code (a-z, 0-9, . _ -)")
                 menu_fields = MenuItemFields.model_validate(values)
-                existing = await repo.reference(collection, district_id, f"{community_id}:{code}")
-                document, created = await upsert_menu_item(
+                written = await upsert_menu_item(
                     repo, district_id=district_id, community_id=community_id, code=code, fields=menu_fields
                 )
             else:
                 document_id, rest = split_row(values)
                 label += f" ({document_id})"
                 fields = KINDS[kind].fields.model_validate(rest)
-                existing = await repo.reference(collection, district_id, document_id)
-                document, created = await upsert(
-                    repo, kind=kind, district_id=district_id, document_id=document_id, fields=fields
+                written = await upsert(
+                    repo, kind=kind, district_id=district_id, document_id=document_id, fields=fields, roster=roster
                 )
         except ValidationError as exc:
             report.errors.append(f"{label}: {_describe(exc)}")
+        except IdOfAnotherDistrict as exc:
+            # gridctl is run by the platform's operators, who may know which district holds the id.
+            holder = f"district {exc.owner!r}" if exc.owner else "another district"
+            report.errors.append(f"{label}: {exc.field}: {exc.document_id!r} belongs to {holder}; choose another id")
         except (ReferenceProblem, rows.RowError) as exc:
             report.errors.append(f"{label}: {exc}")
         else:
-            if created:
+            if written.created:
                 report.created += 1
-            elif _same(existing, document):
-                report.unchanged += 1
-            else:
+            elif written.changed:
                 report.updated += 1
+            else:
+                report.unchanged += 1
         if on_progress is not None:
             on_progress(number, len(records))
+    if roster is not None:
+        await roster.flush()
     return report
 
 

@@ -113,9 +113,12 @@ class VolunteerFields(_Body):
     name: Name
     kind: VolunteerKind = "volunteer"
     skills: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=50)
-    languages: list[Annotated[str, Field(min_length=1, max_length=16)]] = Field(default_factory=lambda: ["zh"])
+    languages: list[Annotated[str, Field(min_length=1, max_length=16)]] = Field(
+        default_factory=lambda: ["zh"], max_length=20
+    )
     capacity: int = Field(3, ge=0, le=50, description="Open assignments at most")
-    active: bool = True
+    active: bool = Field(True, description="False: left the roster (kept for the record), never offered anything")
+    on_duty: bool = Field(True, description="False while off duty for a while: not offered anything until back")
     phone: PhoneNumber | None = None
     availability: list[AvailabilityWindow] = Field(
         default_factory=list, max_length=50, description="Empty means always available"
@@ -188,6 +191,12 @@ class MenuItemFields(_Body):
     deadlines: dict[Level, Deadline] = Field(default_factory=dict)
     attributes: list[MenuAttribute] = Field(default_factory=list, max_length=50)
     active: bool = True
+    offer_timeout_seconds: float | None = Field(
+        None, gt=0, le=86_400, description="How long an offer waits for an answer; dispatch's default when absent"
+    )
+    widen_every_seconds: float | None = Field(
+        None, gt=0, le=86_400, description="Urgent items: how often the offer widens to more volunteers"
+    )
 
     @model_validator(mode="after")
     def _unique_attribute_codes(self) -> MenuItemFields:

@@ -1,14 +1,20 @@
-"""Reference data use cases shared by the admin endpoints and `gridctl import`: check, derive, upsert."""
+"""Reference data use cases shared by the admin endpoints and `gridctl`: check, derive, write, announce.
+
+The only writer of reference data. Every write of a volunteer is followed by its announcement on the
+district's key (see `roster`), so the dispatch replica owning the district never reads `volunteers` to
+stay current. Ids are global per collection: an id held by another district is refused, never moved.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.intake import reference_models as m
-from services.intake.repository import IntakeRepository
+from services.intake.repository import ForeignId, IntakeRepository
+from services.intake.roster import Roster
 from shared.mongo import Document
 
 
@@ -18,6 +24,17 @@ class ReferenceProblem(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field, self.message = field, message
+
+
+class IdOfAnotherDistrict(ReferenceProblem):
+    """The id is held by another district's document: refused, since moving it would move that district's data.
+
+    `owner` is for operators' tools only; API callers are not told which district holds it.
+    """
+
+    def __init__(self, field: str, document_id: str, owner: str | None) -> None:
+        super().__init__(field, f"{document_id!r} is already used by another district; choose another id")
+        self.document_id, self.owner = document_id, owner
 
 
 @dataclass(frozen=True)
@@ -60,8 +77,12 @@ class MenuItemView(m.MenuItemFields):
     code: str
 
 
+# Load fields that dispatch wrote into `volunteers` before load moved to its own `volunteer_load`.
+LEGACY_LOAD_FIELDS = ("open_assignments", "last_assigned_at", "assignment_ids")
+
+
 def view(document: Document) -> ReferenceView:
-    fields = {k: v for k, v in document.items() if k not in ("_id", "open_assignments", "last_assigned_at")}
+    fields = {k: v for k, v in document.items() if k != "_id" and k not in LEGACY_LOAD_FIELDS}
     return ReferenceView(id=document["_id"], **fields)
 
 
@@ -74,7 +95,7 @@ def menu_view(document: Document) -> MenuItemView:
 
 
 async def _parent(repo: IntakeRepository, collection: str, district_id: str, field: str, value: str) -> Document:
-    parent = await repo.reference(collection, district_id, value)
+    parent = await repo.parent(collection, district_id, value)
     if parent is None:
         raise ReferenceProblem(field, f"{value!r} does not exist in district {district_id!r}")
     return parent
@@ -107,30 +128,94 @@ async def _derived(repo: IntakeRepository, kind: str, district_id: str, fields: 
     return {}
 
 
+@dataclass(frozen=True)
+class Written:
+    document: Document
+    created: bool
+    changed: bool  # False when every written field already had this value
+
+
+async def _own(
+    repo: IntakeRepository, collection: str, district_id: str, document_id: str, field: str
+) -> Document | None:
+    """The district's stored document, if any; refused when another district holds the id.
+
+    Checked before the parents, so that a clash is reported as such, not as a parent missing here."""
+    stored = await repo.stored(collection, document_id)
+    if stored is not None and stored.get("district_id") != district_id:
+        raise IdOfAnotherDistrict(field, document_id, stored.get("district_id"))
+    return stored
+
+
+async def _write(
+    repo: IntakeRepository, collection: str, document: Document, stored: Document | None, field: str
+) -> Written:
+    try:
+        created = await repo.upsert_reference(collection, document)
+    except ForeignId as exc:
+        # Another district created the id between our read and our write.
+        holder = await repo.stored(collection, document["_id"])
+        raise IdOfAnotherDistrict(
+            field, document["_id"], None if holder is None else holder.get("district_id")
+        ) from exc
+    changed = stored is None or any(stored.get(k) != v for k, v in document.items())
+    return Written(document, created, changed)
+
+
 async def upsert(
-    repo: IntakeRepository, *, kind: str, district_id: str, document_id: str, fields: BaseModel
-) -> tuple[Document, bool]:
-    """Check references, write the document, return it and whether it was created."""
-    owner = await repo.owner_district(KINDS[kind].collection, document_id)
-    if owner is not None and owner != district_id:
-        # Ids are global per collection: never let one district overwrite another's document.
-        raise ReferenceProblem("id", f"{document_id!r} is already used; choose another id")
+    repo: IntakeRepository, *, kind: str, district_id: str, document_id: str, fields: BaseModel, roster: Roster | None
+) -> Written:
+    """Check the id and references, write the document (one read and one write by `_id`), announce a volunteer.
+
+    `roster` None writes without announcing: only for seeding a database before any dispatch runs (dispatch
+    reads the roster when it takes a district over). A write is idempotent, so repeating it after a failed
+    announcement announces it.
+    """
+    collection = KINDS[kind].collection
+    stored = await _own(repo, collection, district_id, document_id, "id")
     data: Document = fields.model_dump(mode="json")
     document: Document = {"_id": document_id, "district_id": district_id, **data}
     document.update(await _derived(repo, kind, district_id, data))
-    on_insert = {"open_assignments": 0, "last_assigned_at": None} if kind == "volunteers" else None
-    created = await repo.upsert_reference(KINDS[kind].collection, document, on_insert)
-    return document, created
+    written = await _write(repo, collection, document, stored, "id")
+    if kind == "volunteers" and roster is not None:
+        await roster.changed(document)
+    return written
+
+
+async def delete(
+    repo: IntakeRepository, *, kind: str, district_id: str, document_id: str, roster: Roster | None
+) -> bool:
+    """Delete the district's document; a volunteer's removal is announced. False when the district has none."""
+    collection = KINDS[kind].collection
+    deleted = await repo.delete_reference(collection, district_id, document_id)
+    # A retry after a failed announcement finds nothing to delete and must still announce; an id that
+    # another district holds is not this district's to announce.
+    gone = deleted or await repo.stored(collection, document_id) is None
+    if kind == "volunteers" and roster is not None and gone:
+        await roster.removed(district_id, document_id)
+    return deleted
+
+
+async def announce_all(repo: IntakeRepository, *, district_id: str, roster: Roster) -> list[str]:
+    """Announce every volunteer of the district again (after a crash between write and announcement, or to
+    seed a new dispatch); returns one message per stored volunteer that is not a valid profile."""
+    problems: list[str] = []
+    for document in await repo.references("volunteers", district_id, after=None, limit=10_000_000):
+        try:
+            await roster.changed(document)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            problems.append(f"{document['_id']}: {'.'.join(str(p) for p in error['loc'])}: {error['msg']}")
+    await roster.flush()
+    return problems
 
 
 async def upsert_menu_item(
     repo: IntakeRepository, *, district_id: str, community_id: str, code: str, fields: m.MenuItemFields
-) -> tuple[Document, bool]:
+) -> Written:
     await _parent(repo, "communities", district_id, "community_id", community_id)
     document_id = f"{community_id}:{code}"
-    owner = await repo.owner_district("menu_items", document_id)
-    if owner is not None and owner != district_id:
-        raise ReferenceProblem("community_id", f"{community_id!r} belongs to another district")
+    stored = await _own(repo, "menu_items", district_id, document_id, "community_id")
     document: Document = {
         "_id": document_id,
         "district_id": district_id,
@@ -138,8 +223,7 @@ async def upsert_menu_item(
         "code": code,
         **fields.model_dump(mode="json"),
     }
-    created = await repo.upsert_reference("menu_items", document)
-    return document, created
+    return await _write(repo, "menu_items", document, stored, "community_id")
 
 
 def split_row(row: dict[str, Any], id_field: str = "id") -> tuple[str, dict[str, Any]]:

@@ -16,6 +16,10 @@ from shared.mongo import Document
 INTERNAL_FIELDS = {"processed_event_ids": 0, "outbox": 0, "outbox_pending": 0, "decisions": 0}
 
 
+class ForeignId(ValueError):
+    """The `_id` is held by another district's document (ids are global per collection)."""
+
+
 class _PositiveCache:
     """Remembers found documents for a few seconds; misses are never cached, so new data shows at once."""
 
@@ -101,19 +105,30 @@ class IntakeRepository:
     async def count_existing(self, collection: str, district_id: str, ids: list[str]) -> int:
         return await self._db[collection].count_documents({"district_id": district_id, "_id": {"$in": ids}})
 
-    async def upsert_reference(self, collection: str, document: Document, on_insert: Document | None = None) -> bool:
-        """Write the document's fields; True when it was created."""
-        update: Document = {"$set": document}
-        if on_insert:
-            update["$setOnInsert"] = on_insert
-        result = await self._db[collection].update_one({"_id": document["_id"]}, update, upsert=True)
-        self._cache.forget(collection)
+    async def upsert_reference(self, collection: str, document: Document) -> bool:
+        """Write the document's fields; True when it was created. ForeignId when another district holds the id."""
+        # The filter names the district, so `$set` can only merge into this district's own document: when
+        # another district holds the `_id`, the upsert becomes an insert of an existing `_id`, which both
+        # MongoDB and FerretDB refuse atomically (a concurrent creator in another district included).
+        try:
+            result = await self._db[collection].update_one(
+                {"_id": document["_id"], "district_id": document["district_id"]}, {"$set": document}, upsert=True
+            )
+        except DuplicateKeyError as exc:
+            raise ForeignId(document["_id"]) from exc
+        finally:
+            self._cache.forget(collection)
         return result.upserted_id is not None
 
-    async def owner_district(self, collection: str, document_id: str) -> str | None:
-        """The district that already holds this id, if any (ids are global per collection)."""
-        found = await self._db[collection].find_one({"_id": document_id}, {"district_id": 1})
-        return None if found is None else found.get("district_id")
+    async def stored(self, collection: str, document_id: str) -> Document | None:
+        """The document holding this id in whichever district (ids are global per collection): for writers only."""
+        return await self._db[collection].find_one({"_id": document_id})
+
+    async def parent(self, collection: str, district_id: str, document_id: str) -> Document | None:
+        """A document that another one names (a volunteer's grid): cached like every positive reference look-up."""
+        return await self._cached(
+            collection, {"_id": document_id, "district_id": district_id}, (collection, district_id, document_id)
+        )
 
     async def delete_reference(self, collection: str, district_id: str, document_id: str) -> bool:
         result = await self._db[collection].delete_one({"_id": document_id, "district_id": district_id})

@@ -8,21 +8,25 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
 from services.intake import reference_models as m
+from services.intake import reference_service as service
 from services.intake.auth import ADMINS, STAFF, Caller, Ctx, DistrictId, DistrictScope, PublicDistrict, Scope
+from services.intake.context import IntakeContext
 from services.intake.problems import Problem
 from services.intake.reference_service import (
     KINDS,
+    IdOfAnotherDistrict,
     Kind,
     MenuItemView,
     ReferenceProblem,
     ReferenceView,
     menu_view,
-    upsert,
     upsert_menu_item,
     view,
 )
+from services.intake.roster import Roster
 from services.intake.routes.shared_params import problems
 from shared.api_keys import Role
+from shared.kafka import BrokerUnavailable
 
 router = APIRouter()
 DocumentId = Annotated[str, Path(pattern=m.ID_PATTERN, description="The document's id")]
@@ -44,14 +48,36 @@ class Directory(BaseModel):
     grids: list[DirectoryEntry]
 
 
-def unprocessable(problem: ReferenceProblem) -> Problem:
+def rejected(problem: ReferenceProblem) -> Problem:
+    """409 for an id that another district holds; 422 for a body naming what does not exist."""
+    if isinstance(problem, IdOfAnotherDistrict):
+        status, title, code, location, kind = 409, "Id already used", "id-of-another-district", "path", "conflict"
+    else:
+        status, title, code, location, kind = 422, "Invalid reference data", "validation", "body", "reference"
+    error = {"field": problem.field, "location": location, "message": problem.message, "type": kind}
+    return Problem(status, title, str(problem), code=code, errors=[error])
+
+
+def not_announced(exc: BrokerUnavailable) -> Problem:
+    # The write is done and idempotent: repeating the same call writes nothing new and announces it.
     return Problem(
-        422,
-        "Invalid reference data",
-        str(problem),
-        code="validation",
-        errors=[{"field": problem.field, "location": "body", "message": problem.message, "type": "reference"}],
+        503,
+        "Service unavailable",
+        f"the change was saved but dispatch was not told of it; repeat the same request: {exc}",
+        code="broker-unavailable",
+        headers={"Retry-After": "5"},
     )
+
+
+def roster(ctx: IntakeContext) -> Roster:
+    return Roster(ctx.publisher, ctx.topics.requests, source="intake")
+
+
+def admin_problems(*statuses: int) -> dict[int | str, dict[str, object]]:
+    documented = problems(*statuses)
+    if 409 in documented:
+        documented[409] = {**documented[409], "description": "The id is already used by another district"}
+    return documented
 
 
 def not_found(what: str, identifier: str) -> Problem:
@@ -126,7 +152,7 @@ async def grid_menu(district_id: PublicDistrict, grid_id: DocumentId, ctx: Ctx) 
 @router.put(
     "/v1/districts/{district_id}/communities/{community_id}/menu/{code}",
     response_model=MenuItemView,
-    responses=problems(401, 403, 404, 422, 429),
+    responses=admin_problems(401, 403, 404, 409, 422, 429),
     tags=["reference data"],
     summary="Create or update an item of a community's menu",
 )
@@ -140,13 +166,13 @@ async def put_menu_item(
 ) -> MenuItemView:
     scope.require(*ADMINS)
     try:
-        document, created = await upsert_menu_item(
+        written = await upsert_menu_item(
             ctx.repository, district_id=scope.district_id, community_id=community_id, code=code, fields=body
         )
     except ReferenceProblem as problem:
-        raise unprocessable(problem) from problem
-    response.status_code = 201 if created else 200
-    return menu_view(document)
+        raise rejected(problem) from problem
+    response.status_code = 201 if written.created else 200
+    return menu_view(written.document)
 
 
 @router.delete(
@@ -167,25 +193,35 @@ def _register(kind: Kind) -> None:
     singular = kind.name.rstrip("s").replace("-", " ")
     read_roles = STAFF if kind.personal else (*STAFF, Role.CLIENT_APP, Role.VOLUNTEER)
 
+    announces = kind.name == "volunteers"
+    write_statuses = (401, 403, 404, 409, 422, 429, 503) if announces else (401, 403, 404, 409, 422, 429)
+
     async def put(
         scope: DistrictScope, ctx: Ctx, document_id: DocumentId, body: BaseModel, response: Response
     ) -> ReferenceView:
         scope.require(*ADMINS)
         try:
-            document, created = await upsert(
-                ctx.repository, kind=kind.name, district_id=scope.district_id, document_id=document_id, fields=body
+            written = await service.upsert(
+                ctx.repository,
+                kind=kind.name,
+                district_id=scope.district_id,
+                document_id=document_id,
+                fields=body,
+                roster=roster(ctx),
             )
         except ReferenceProblem as problem:
-            raise unprocessable(problem) from problem
-        response.status_code = 201 if created else 200
-        return view(document)
+            raise rejected(problem) from problem
+        except BrokerUnavailable as exc:
+            raise not_announced(exc) from exc
+        response.status_code = 201 if written.created else 200
+        return view(written.document)
 
     # The body's model differs per kind: set it before FastAPI reads the signature.
     put.__annotations__["body"] = kind.fields
     router.put(
         f"/v1/districts/{{district_id}}/{kind.name}/{{document_id}}",
         response_model=ReferenceView,
-        responses=problems(401, 403, 404, 422, 429),
+        responses=admin_problems(*write_statuses),
         tags=["reference data"],
         summary=f"Create or update a {singular}",
         name=f"put_{kind.collection}",
@@ -231,14 +267,24 @@ def _register(kind: Kind) -> None:
     @router.delete(
         f"/v1/districts/{{district_id}}/{kind.name}/{{document_id}}",
         status_code=204,
-        responses=problems(401, 403, 404, 429),
+        responses=problems(401, 403, 404, 429, 503) if announces else problems(401, 403, 404, 429),
         tags=["reference data"],
         summary=f"Delete a {singular}",
         name=f"delete_{kind.collection}",
     )
     async def delete(scope: DistrictScope, ctx: Ctx, document_id: DocumentId) -> Response:
         scope.require(*ADMINS)
-        if not await ctx.repository.delete_reference(kind.collection, scope.district_id, document_id):
+        try:
+            deleted = await service.delete(
+                ctx.repository,
+                kind=kind.name,
+                district_id=scope.district_id,
+                document_id=document_id,
+                roster=roster(ctx),
+            )
+        except BrokerUnavailable as exc:
+            raise not_announced(exc) from exc
+        if not deleted:
             raise not_found(singular, document_id)
         return Response(status_code=204)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,19 @@ class CommandTap:
     """Every envelope on the run's requests topic, read by one consumer for the whole session."""
 
     events: list[EventEnvelope] = field(default_factory=list)
+    keys: dict[str, bytes | None] = field(default_factory=dict)  # event id -> the record's key
+
+    async def matching(
+        self, wanted: Callable[[EventEnvelope], bool], count: int = 1, within: float = 15.0
+    ) -> list[EventEnvelope]:
+        """The first `count` events that `wanted` accepts, in topic order, once that many arrived."""
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            found = [event for event in self.events if wanted(event)]
+            if len(found) >= count or asyncio.get_running_loop().time() > deadline:
+                assert len(found) >= count, f"{len(found)} of {count} events on the topic within {within}s"
+                return found
+            await asyncio.sleep(0.05)
 
     async def wait_for(self, event_id: str, within: float = 15.0) -> EventEnvelope:
         deadline = asyncio.get_running_loop().time() + within
@@ -120,7 +133,9 @@ async def tap(intake_settings: IntakeSettings) -> AsyncIterator[CommandTap]:
 
     async def read() -> None:
         async for record in consumer:
-            tap.events.append(EventEnvelope.from_bytes(record.value))
+            event = EventEnvelope.from_bytes(record.value)
+            tap.keys[event.id] = record.key
+            tap.events.append(event)
 
     task = asyncio.create_task(read())
     try:

@@ -141,8 +141,11 @@ class TestTenancy:
             json={"community_id": "xueyuanxiang", "name_zh": "抢", "name_en": "Taken"},
             headers=keys.headers("platform"),
         )
-        assert response.status_code == 422
+        assert response.status_code == 409
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "id-of-another-district"
         assert response.json()["errors"][0]["field"] == "id"
+        assert "chengzhong" not in response.text  # the holder is not named to another district's caller
 
     async def test_platform_admin_sees_both_districts(self, intake: httpx.AsyncClient, keys: Keys) -> None:
         for district in ("chengzhong", "chengxi"):

@@ -106,3 +106,39 @@ async def test_keys_are_printed_once_work_and_can_be_revoked(
     unknown_district = await gridctl(platform_env, "keys", "create", "-d", "atlantis", "-r", "client_app")
     assert volunteer_without_id[0] == 1 and "--subject" in volunteer_without_id[2]
     assert unknown_district[0] == 1 and "no district" in unknown_district[2]
+
+
+def district_file(path: Path, district_id: str, grid_id: str, volunteer_id: str, phone: str) -> Path:
+    spec = {
+        "district": {"id": district_id, "name_zh": district_id, "name_en": district_id},
+        "street_offices": [{"id": f"{district_id}-so", "name_zh": "街道", "name_en": "Street office"}],
+        "communities": [
+            {"id": f"{district_id}-c", "street_office_id": f"{district_id}-so", "name_zh": "社区", "name_en": "C"}
+        ],
+        "grids": [{"id": grid_id, "community_id": f"{district_id}-c", "name_zh": "网格", "name_en": "Grid"}],
+        "volunteers": [
+            {"id": volunteer_id, "grid_id": grid_id, "name": "志愿者", "skills": ["errand"], "phone": phone}
+        ],
+    }
+    path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+async def test_load_refuses_ids_of_another_districts_grid_or_volunteer(
+    platform_env: dict[str, str], db: AsyncDatabase[Document], tmp_path: Path
+) -> None:
+    first = district_file(tmp_path / "first.yaml", "clash-a", "clash-grid", "clash-v", "13800000001")
+    second = district_file(tmp_path / "second.yaml", "clash-b", "clash-grid", "clash-v", "13800000002")
+
+    loaded = await gridctl(platform_env, "load", str(first))
+    refused = await gridctl(platform_env, "load", str(second))
+
+    assert loaded[0] == 0, loaded
+    assert refused[0] == 2, refused
+    assert "rejected grids row 1 (clash-grid): id: 'clash-grid' belongs to district 'clash-a'" in refused[2]
+    assert "rejected volunteers row 1 (clash-v): id: 'clash-v' belongs to district 'clash-a'" in refused[2]
+    grid = await db.grids.find_one({"_id": "clash-grid"})
+    volunteer = await db.volunteers.find_one({"_id": "clash-v"})
+    assert grid is not None and grid["district_id"] == "clash-a" and grid["community_id"] == "clash-a-c"
+    assert volunteer is not None and volunteer["district_id"] == "clash-a"
+    assert volunteer["phone"] == "+8613800000001" and volunteer["community_id"] == "clash-a-c"

@@ -51,7 +51,8 @@ class TestAdminEndpoints:
         assert stored is not None
         assert stored["phone"] == "+8613811112222"
         assert (stored["community_id"], stored["street_office_id"]) == ("xianggelila", "renminjie")
-        assert stored["open_assignments"] == 0 and stored["active"] is True
+        assert stored["active"] is True and stored["on_duty"] is True
+        assert "open_assignments" not in stored and "last_assigned_at" not in stored  # dispatch's, in volunteer_load
         read = await intake.get(f"{base}/volunteers/v-new-1", headers=keys.headers("operator"))
         assert read.json()["skills"] == ["errand"] and "open_assignments" not in read.json()
         listed = await intake.get(f"{base}/volunteers", params={"grid_id": "xgll-03"}, headers=keys.headers("operator"))
