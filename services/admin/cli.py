@@ -48,7 +48,8 @@ async def _roster(settings: PlatformSettings) -> AsyncIterator[Roster]:
         # Also creates the requests topic with its partition count on a fresh install, before a service did.
         await ensure_topics(settings.kafka_bootstrap, topics, timeout_seconds=settings.kafka_timeout_seconds)
     except Exception as exc:
-        raise BrokerUnavailable(f"Kafka at {settings.kafka_bootstrap} is unreachable: {exc!r}") from exc
+        # Not BrokerUnavailable: nothing was written, so there is nothing to complete later.
+        raise ValueError(f"Kafka at {settings.kafka_bootstrap} is unreachable, nothing was written: {exc!r}") from exc
     publisher = EventPublisher(settings.kafka_bootstrap, settings.kafka_timeout_seconds)
     try:
         yield Roster(publisher, topics.requests, source="gridctl", window=BULK_WINDOW)
@@ -129,7 +130,7 @@ async def _import(args: argparse.Namespace, settings: PlatformSettings) -> int:
     records = importer.read_rows(args.kind, args.path)
 
     async def work(db: AsyncDatabase[Document]) -> int:
-        repo = IntakeRepository(db)
+        repo = IntakeRepository(db, cache_seconds=importer.BULK_CACHE_SECONDS)
         await _require_district(repo, args.district)
         async with _roster(settings) as roster:
             report = await importer.import_rows(

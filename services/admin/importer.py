@@ -15,17 +15,14 @@ import yaml
 from pydantic import ValidationError
 
 from services.admin import rows
-from services.intake.reference_models import CODE_PATTERN, MenuItemFields
-from services.intake.reference_service import (
-    KINDS,
-    IdOfAnotherDistrict,
-    ReferenceProblem,
-    split_row,
-    upsert,
-    upsert_menu_item,
-)
+from services.intake.reference_models import CODE_PATTERN, MenuItemFields, valid_id
+from services.intake.reference_service import KINDS, MENU, IdOfAnotherDistrict, ReferenceProblem, Row, split_row, write
 from services.intake.repository import IntakeRepository
-from services.intake.roster import Roster
+from services.intake.roster import BULK_WINDOW, Roster
+
+# One gridctl run reads each parent (a row's grid, community…) once: the run's own writes forget what they
+# change, and a run is short, so only another writer's concurrent change could be missed.
+BULK_CACHE_SECONDS = 600.0
 
 
 @dataclass
@@ -67,6 +64,35 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in error['loc']) or 'row'}: {error['msg']}" for error in exc.errors())
 
 
+def _name(kind: str, values: dict[str, Any]) -> str:
+    """What names a row in a report, besides its number: its id, or a menu item's community and code."""
+    if kind == MENU:
+        return f" ({values.get('community_id') or ''}:{values.get('code') or ''})"
+    return f" ({values['id']})" if valid_id(values.get("id")) else ""
+
+
+def _row(kind: str, values: dict[str, Any]) -> Row:
+    """A row to write, from a record's values: the checks that need no database."""
+    if kind == MENU:
+        community_id = str(values.pop("community_id", "") or "")
+        code = str(values.pop("code", "") or "")
+        if not community_id:
+            raise ReferenceProblem("community_id", "missing")
+        if not code or not _matches(CODE_PATTERN, code):
+            raise ReferenceProblem("code", "missing or not a valid code (a-z, 0-9, . _ -)")
+        return Row(MenuItemFields.model_validate(values), community_id=community_id, code=code)
+    document_id, rest = split_row(values)
+    return Row(KINDS[kind].fields.model_validate(rest), document_id=document_id)
+
+
+def _refusal(problem: ReferenceProblem) -> str:
+    if isinstance(problem, IdOfAnotherDistrict):
+        # gridctl is run by the platform's operators, who may know which district holds the id.
+        holder = f"district {problem.owner!r}" if problem.owner else "another district"
+        return f"{problem.field}: {problem.document_id!r} belongs to {holder}; choose another id"
+    return str(problem)
+
+
 async def import_rows(
     repo: IntakeRepository,
     *,
@@ -79,52 +105,46 @@ async def import_rows(
 ) -> ImportReport:
     """Import every good row; list each bad row with its reason. Re-running changes nothing in the database.
 
-    Volunteers are announced on `roster` (flushed at the end); re-running announces every good row again,
-    which is how an import cut off between its writes and their announcements is completed.
+    Rows are written `BULK_WINDOW` at a time. Volunteers are announced on `roster` (flushed at the end);
+    re-running announces every good row again, which completes an import cut off before its announcements.
     """
     report = ImportReport()
+    errors: list[tuple[int, str]] = []
+    window: list[tuple[int, str, Row]] = []
+
+    async def write_window() -> None:
+        outcomes = await write(repo, kind=kind, district_id=district_id, rows=[r for *_, r in window], roster=roster)
+        for (number, label, _), outcome in zip(window, outcomes, strict=True):
+            if isinstance(outcome, ReferenceProblem):
+                errors.append((number, f"{label}: {_refusal(outcome)}"))
+            elif outcome.created:
+                report.created += 1
+            elif outcome.changed:
+                report.updated += 1
+            else:
+                report.unchanged += 1
+        window.clear()
+
     for number, record in enumerate(records, start=1):
         label = f"row {number + 1 if from_csv else number}"  # CSV row numbers count the header line
         try:
             values = rows.from_csv(kind, record) if from_csv else dict(record)
-            if kind == rows.MENU:
-                community_id = str(values.pop("community_id", "") or "")
-                code = str(values.pop("code", "") or "")
-                label += f" ({community_id}:{code})"
-                if not community_id:
-                    raise ReferenceProblem("community_id", "missing")
-                if not code or not _matches(CODE_PATTERN, code):
-                    raise ReferenceProblem("code", "missing or not a valid code (a-z, 0-9, . _ -)")
-                menu_fields = MenuItemFields.model_validate(values)
-                written = await upsert_menu_item(
-                    repo, district_id=district_id, community_id=community_id, code=code, fields=menu_fields
-                )
-            else:
-                document_id, rest = split_row(values)
-                label += f" ({document_id})"
-                fields = KINDS[kind].fields.model_validate(rest)
-                written = await upsert(
-                    repo, kind=kind, district_id=district_id, document_id=document_id, fields=fields, roster=roster
-                )
+            label += _name(kind, values)
+            row = _row(kind, values)
         except ValidationError as exc:
-            report.errors.append(f"{label}: {_describe(exc)}")
-        except IdOfAnotherDistrict as exc:
-            # gridctl is run by the platform's operators, who may know which district holds the id.
-            holder = f"district {exc.owner!r}" if exc.owner else "another district"
-            report.errors.append(f"{label}: {exc.field}: {exc.document_id!r} belongs to {holder}; choose another id")
+            errors.append((number, f"{label}: {_describe(exc)}"))
         except (ReferenceProblem, rows.RowError) as exc:
-            report.errors.append(f"{label}: {exc}")
+            errors.append((number, f"{label}: {exc}"))
         else:
-            if written.created:
-                report.created += 1
-            elif written.changed:
-                report.updated += 1
-            else:
-                report.unchanged += 1
-        if on_progress is not None:
-            on_progress(number, len(records))
+            window.append((number, label, row))
+        if len(window) >= BULK_WINDOW or number == len(records):
+            if window:
+                await write_window()
+            if on_progress is not None:
+                on_progress(number, len(records))
     if roster is not None:
         await roster.flush()
+    report.errors = [message for _, message in sorted(errors)]
     return report
 
 
@@ -133,7 +153,7 @@ def _matches(pattern: str, value: str) -> bool:
 
 
 async def export_rows(repo: IntakeRepository, *, district_id: str, kind: str) -> list[dict[str, Any]]:
-    if kind == rows.MENU:
+    if kind == MENU:
         documents = await repo.menu(district_id, active_only=False)
     else:
         documents = await repo.references(KINDS[kind].collection, district_id, after=None, limit=1_000_000)

@@ -16,9 +16,8 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.admin import importer
-from services.admin.rows import MENU
 from services.intake.reference_models import DistrictFields
-from services.intake.reference_service import IMPORT_ORDER
+from services.intake.reference_service import IMPORT_ORDER, MENU
 from services.intake.repository import IntakeRepository
 from services.intake.roster import Roster
 from shared.contracts.envelope import DISTRICT_ID_PATTERN
@@ -104,7 +103,7 @@ async def load(
     district_id = str(district.pop("id", ""))
     if not re.fullmatch(DISTRICT_ID_PATTERN, district_id):
         raise ValueError(f"district id {district_id!r}: lower-case letters, digits, - and _")
-    repo = IntakeRepository(db)
+    repo = IntakeRepository(db, cache_seconds=importer.BULK_CACHE_SECONDS)
     await ensure_indexes(db)
     await repo.upsert_district(district_id, DistrictFields.model_validate(district).model_dump(mode="json"))
     reports: dict[str, importer.ImportReport] = {}

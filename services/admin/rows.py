@@ -15,10 +15,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from services.intake.reference_models import MenuItemFields
-from services.intake.reference_service import KINDS
+from services.intake.reference_service import KINDS, MENU
 from shared.spreadsheet_cells import neutralise, restore
 
-MENU = "menu"
 IMPORTABLE = (*KINDS, MENU)
 JSON_FIELDS = {"attributes", "deadlines"}
 # Stored fields that are derived or owned by dispatch: never exported, never imported.

@@ -60,11 +60,23 @@ class ConsoleRepository:
         return await self._db.requests.find_one({"_id": request_id, "district_id": district_id}, DETAIL_EXCLUDED)
 
     async def volunteers(self, district_id: str) -> list[Document]:
+        """Profiles (the admin's `volunteers`) with their load (dispatch's `volunteer_load`; none yet means 0)."""
         cursor = self._db.volunteers.find(
             {"district_id": district_id},
-            {"_id": 1, "name": 1, "grid_id": 1, "community_id": 1, "capacity": 1, "open_assignments": 1, "active": 1},
+            {"_id": 1, "name": 1, "grid_id": 1, "community_id": 1, "capacity": 1, "active": 1, "on_duty": 1},
         ).sort([("grid_id", ASCENDING), ("_id", ASCENDING)])
-        return [document async for document in cursor]
+        profiles = [document async for document in cursor]
+        loads = {
+            load["_id"]: load
+            async for load in self._db.volunteer_load.find(
+                {"district_id": district_id}, {"open_assignments": 1, "last_assigned_at": 1}
+            )
+        }
+        for profile in profiles:
+            load = loads.get(profile["_id"], {})
+            profile["open_assignments"] = int(load.get("open_assignments") or 0)
+            profile["last_assigned_at"] = load.get("last_assigned_at")
+        return profiles
 
     async def requests_submitted_between(self, district_id: str, start: datetime, end: datetime) -> list[Document]:
         cursor = self._db.requests.find(

@@ -7,13 +7,14 @@ stay current. Ids are global per collection: an id held by another district is r
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.intake import reference_models as m
-from services.intake.repository import ForeignId, IntakeRepository
+from services.intake.repository import IntakeRepository
 from services.intake.roster import Roster
 from shared.mongo import Document
 
@@ -56,8 +57,9 @@ KINDS: dict[str, Kind] = {
         Kind("residents", "residents", m.ResidentFields, personal=True),
     )
 }
+MENU = "menu"
 # Import order: parents before children.
-IMPORT_ORDER = ("street-offices", "communities", "grids", "volunteers", "teams", "residents", "menu")
+IMPORT_ORDER = ("street-offices", "communities", "grids", "volunteers", "teams", "residents", MENU)
 
 
 class ReferenceView(BaseModel):
@@ -129,10 +131,34 @@ async def _derived(repo: IntakeRepository, kind: str, district_id: str, fields: 
 
 
 @dataclass(frozen=True)
+class Row:
+    """One document to write: a kind's `document_id`, or a menu item's `community_id` and `code`."""
+
+    fields: BaseModel
+    document_id: str = ""
+    community_id: str = ""
+    code: str = ""
+
+
+@dataclass(frozen=True)
 class Written:
     document: Document
     created: bool
-    changed: bool  # False when every written field already had this value
+    changed: bool  # False when every field already had this value: nothing was written
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    document: Document
+    stored: Document | None
+
+    @property
+    def unchanged(self) -> bool:
+        return self.stored is not None and all(self.stored.get(k) == v for k, v in self.document.items())
+
+
+def collection_of(kind: str) -> str:
+    return "menu_items" if kind == MENU else KINDS[kind].collection
 
 
 async def _own(
@@ -147,39 +173,65 @@ async def _own(
     return stored
 
 
-async def _write(
-    repo: IntakeRepository, collection: str, document: Document, stored: Document | None, field: str
-) -> Written:
-    try:
-        created = await repo.upsert_reference(collection, document)
-    except ForeignId as exc:
-        # Another district created the id between our read and our write.
-        holder = await repo.stored(collection, document["_id"])
-        raise IdOfAnotherDistrict(
-            field, document["_id"], None if holder is None else holder.get("district_id")
-        ) from exc
-    changed = stored is None or any(stored.get(k) != v for k, v in document.items())
-    return Written(document, created, changed)
-
-
-async def upsert(
-    repo: IntakeRepository, *, kind: str, district_id: str, document_id: str, fields: BaseModel, roster: Roster | None
-) -> Written:
-    """Check the id and references, write the document (one read and one write by `_id`), announce a volunteer.
-
-    `roster` None writes without announcing: only for seeding a database before any dispatch runs (dispatch
-    reads the roster when it takes a district over). A write is idempotent, so repeating it after a failed
-    announcement announces it.
-    """
-    collection = KINDS[kind].collection
-    stored = await _own(repo, collection, district_id, document_id, "id")
-    data: Document = fields.model_dump(mode="json")
-    document: Document = {"_id": document_id, "district_id": district_id, **data}
+async def _prepare(repo: IntakeRepository, kind: str, district_id: str, row: Row) -> _Prepared:
+    data: Document = row.fields.model_dump(mode="json")
+    if kind == MENU:
+        await _parent(repo, "communities", district_id, "community_id", row.community_id)
+        document_id = f"{row.community_id}:{row.code}"
+        stored = await _own(repo, "menu_items", district_id, document_id, "community_id")
+        document = {"_id": document_id, "district_id": district_id, "community_id": row.community_id, "code": row.code}
+        return _Prepared({**document, **data}, stored)
+    stored = await _own(repo, KINDS[kind].collection, district_id, row.document_id, "id")
+    document = {"_id": row.document_id, "district_id": district_id, **data}
     document.update(await _derived(repo, kind, district_id, data))
-    written = await _write(repo, collection, document, stored, "id")
-    if kind == "volunteers" and roster is not None:
-        await roster.changed(document)
-    return written
+    return _Prepared(document, stored)
+
+
+async def write(
+    repo: IntakeRepository, *, kind: str, district_id: str, rows: list[Row], roster: Roster | None
+) -> list[Written | ReferenceProblem]:
+    """Check each row's id and references, write the good ones, announce volunteers; an outcome per row.
+
+    One read by `_id` per row (concurrently) and one bulk write for all: the database's round trips, not
+    our code, bound an import. Unchanged documents are not written, but volunteers are announced all the
+    same: a write is idempotent, so repeating it after a failed announcement is how that is completed.
+    `roster` None writes without announcing: only for seeding a database before any dispatch runs (dispatch
+    reads the roster when it takes a district over).
+    """
+    collection = collection_of(kind)
+    prepared: list[_Prepared | ReferenceProblem] = []
+    for outcome in await asyncio.gather(*(_prepare(repo, kind, district_id, r) for r in rows), return_exceptions=True):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, ReferenceProblem):
+            raise outcome
+        prepared.append(outcome)
+    pending = [(i, p) for i, p in enumerate(prepared) if isinstance(p, _Prepared) and not p.unchanged]
+    writes = [(p.document, p.stored is not None) for _, p in pending]
+    outcomes = await repo.write_references(collection, writes) if writes else []
+    created = {index: outcome for (index, _), outcome in zip(pending, outcomes, strict=True)}
+    results: list[Written | ReferenceProblem] = []
+    for index, outcome in enumerate(prepared):
+        if isinstance(outcome, ReferenceProblem):
+            results.append(outcome)
+        elif index in created and created[index] is None:
+            # Another district created the id between our read and our write.
+            holder = await repo.stored(collection, outcome.document["_id"])
+            owner = None if holder is None else holder.get("district_id")
+            results.append(
+                IdOfAnotherDistrict("community_id" if kind == MENU else "id", outcome.document["_id"], owner)
+            )
+        else:
+            results.append(Written(outcome.document, created=created.get(index) is True, changed=index in created))
+            if kind == "volunteers" and roster is not None:
+                await roster.changed(outcome.document)
+    return results
+
+
+async def write_one(repo: IntakeRepository, *, kind: str, district_id: str, row: Row, roster: Roster | None) -> Written:
+    """`write` of a single row (the admin API's `PUT`); ReferenceProblem when it is refused."""
+    (outcome,) = await write(repo, kind=kind, district_id=district_id, rows=[row], roster=roster)
+    if isinstance(outcome, ReferenceProblem):
+        raise outcome
+    return outcome
 
 
 async def delete(
@@ -208,22 +260,6 @@ async def announce_all(repo: IntakeRepository, *, district_id: str, roster: Rost
             problems.append(f"{document['_id']}: {'.'.join(str(p) for p in error['loc'])}: {error['msg']}")
     await roster.flush()
     return problems
-
-
-async def upsert_menu_item(
-    repo: IntakeRepository, *, district_id: str, community_id: str, code: str, fields: m.MenuItemFields
-) -> Written:
-    await _parent(repo, "communities", district_id, "community_id", community_id)
-    document_id = f"{community_id}:{code}"
-    stored = await _own(repo, "menu_items", district_id, document_id, "community_id")
-    document: Document = {
-        "_id": document_id,
-        "district_id": district_id,
-        "community_id": community_id,
-        "code": code,
-        **fields.model_dump(mode="json"),
-    }
-    return await _write(repo, "menu_items", document, stored, "community_id")
 
 
 def split_row(row: dict[str, Any], id_field: str = "id") -> tuple[str, dict[str, Any]]:

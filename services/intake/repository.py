@@ -6,9 +6,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.mongo import Document
 
@@ -16,8 +16,7 @@ from shared.mongo import Document
 INTERNAL_FIELDS = {"processed_event_ids": 0, "outbox": 0, "outbox_pending": 0, "decisions": 0}
 
 
-class ForeignId(ValueError):
-    """The `_id` is held by another district's document (ids are global per collection)."""
+DUPLICATE_KEY = 11000
 
 
 class _PositiveCache:
@@ -105,20 +104,56 @@ class IntakeRepository:
     async def count_existing(self, collection: str, district_id: str, ids: list[str]) -> int:
         return await self._db[collection].count_documents({"district_id": district_id, "_id": {"$in": ids}})
 
-    async def upsert_reference(self, collection: str, document: Document) -> bool:
-        """Write the document's fields; True when it was created. ForeignId when another district holds the id."""
-        # The filter names the district, so `$set` can only merge into this district's own document: when
-        # another district holds the `_id`, the upsert becomes an insert of an existing `_id`, which both
-        # MongoDB and FerretDB refuse atomically (a concurrent creator in another district included).
+    async def write_references(self, collection: str, writes: list[tuple[Document, bool]]) -> list[bool | None]:
+        """Write (document, already stored in its district) pairs in one ordered bulk write: per document, True
+        when created, False when updated, None when another district holds its `_id` (nothing written).
+
+        A new document is inserted, which both databases refuse atomically when the `_id` exists (another
+        district's creator included); a stored one is `$set` by `_id` alone, the only filter FerretDB v1 pushes
+        down (`{_id, district_id}` would decode every document of the collection per write). Only a delete and
+        another district's create of the same id between the caller's read and this write could slip past.
+        """
+        outcomes: list[bool | None] = [not stored for _, stored in writes]
+        again: list[int] = []
+        start = 0
         try:
-            result = await self._db[collection].update_one(
-                {"_id": document["_id"], "district_id": document["district_id"]}, {"$set": document}, upsert=True
-            )
-        except DuplicateKeyError as exc:
-            raise ForeignId(document["_id"]) from exc
+            while start < len(writes):
+                batch = writes[start:]
+                operations = [
+                    UpdateOne({"_id": d["_id"]}, {"$set": d}) if stored else InsertOne(d) for d, stored in batch
+                ]
+                try:
+                    result = await self._db[collection].bulk_write(operations, ordered=True)
+                    done, matched = len(batch), result.matched_count
+                except BulkWriteError as exc:
+                    error = exc.details["writeErrors"][0]
+                    if error.get("code") != DUPLICATE_KEY:
+                        raise
+                    # An ordered write stops at the refused insert: decide it singly, go on after it.
+                    done, matched = int(error["index"]), int(exc.details.get("nMatched", 0))
+                    again.append(start + done)
+                updates = [start + i for i, (_, stored) in enumerate(batch[:done]) if stored]
+                if matched < len(updates):
+                    again.extend(updates)  # some were deleted meanwhile: find out which, singly
+                start += done + 1
+            for index in sorted(set(again)):
+                outcomes[index] = await self._write_singly(collection, writes[index][0])
         finally:
             self._cache.forget(collection)
-        return result.upserted_id is not None
+        return outcomes
+
+    async def _write_singly(self, collection: str, document: Document) -> bool | None:
+        holder = await self.stored(collection, document["_id"])
+        if holder is not None and holder.get("district_id") != document["district_id"]:
+            return None
+        if holder is not None:
+            await self._db[collection].update_one({"_id": document["_id"]}, {"$set": document})
+            return False
+        try:
+            await self._db[collection].insert_one(document)
+        except DuplicateKeyError:
+            return await self._write_singly(collection, document)
+        return True
 
     async def stored(self, collection: str, document_id: str) -> Document | None:
         """The document holding this id in whichever district (ids are global per collection): for writers only."""

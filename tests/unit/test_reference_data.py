@@ -35,3 +35,15 @@ def test_volunteers_inherit_their_grid_community_and_street_office() -> None:
         {"_id": "c1:errand.medicine", "district_id": "d1", "community_id": "c1", "code": "errand.medicine"}
     ]
     assert documents["grids"][0]["street_office_id"] == "s1"
+
+
+def test_a_district_file_becomes_import_rows_parents_first_with_the_menu_in_every_community() -> None:
+    spec = reference_data.read_yaml(DEMO_FILE)
+
+    kinds = reference_data.rows_of(spec)
+
+    assert list(kinds) == ["street-offices", "communities", "grids", "volunteers", "teams", "residents", "menu"]
+    assert [row["id"] for row in kinds["street-offices"]] == ["renminjie"]
+    assert len(kinds["volunteers"]) == 12 and kinds["teams"] == []
+    assert len(kinds["menu"]) == 2 * len(spec["menu"])
+    assert {(row["community_id"], row["code"]) for row in kinds["menu"]} >= {("renminjie-east", "welfare.check")}

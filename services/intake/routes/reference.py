@@ -19,8 +19,8 @@ from services.intake.reference_service import (
     MenuItemView,
     ReferenceProblem,
     ReferenceView,
+    Row,
     menu_view,
-    upsert_menu_item,
     view,
 )
 from services.intake.roster import Roster
@@ -166,8 +166,12 @@ async def put_menu_item(
 ) -> MenuItemView:
     scope.require(*ADMINS)
     try:
-        written = await upsert_menu_item(
-            ctx.repository, district_id=scope.district_id, community_id=community_id, code=code, fields=body
+        written = await service.write_one(
+            ctx.repository,
+            kind=service.MENU,
+            district_id=scope.district_id,
+            row=Row(body, community_id=community_id, code=code),
+            roster=None,  # menus are not part of the roster
         )
     except ReferenceProblem as problem:
         raise rejected(problem) from problem
@@ -201,12 +205,11 @@ def _register(kind: Kind) -> None:
     ) -> ReferenceView:
         scope.require(*ADMINS)
         try:
-            written = await service.upsert(
+            written = await service.write_one(
                 ctx.repository,
                 kind=kind.name,
                 district_id=scope.district_id,
-                document_id=document_id,
-                fields=body,
+                row=Row(body, document_id=document_id),
                 roster=roster(ctx),
             )
         except ReferenceProblem as problem:

@@ -132,3 +132,31 @@ async def test_forwarded_ids_must_be_plain_path_segments(
 
     assert response.status_code in (404, 422)
     assert unknown_action.status_code == 422
+
+
+async def test_volunteer_load_comes_from_dispatchs_volunteer_load_documents(
+    console: httpx.AsyncClient, db: AsyncDatabase[Document], district: str
+) -> None:
+    busy, idle = f"{district}-busy", f"{district}-idle"
+    await db.volunteers.insert_many(
+        [
+            # A legacy load field on the profile is not the load: dispatch keeps it in `volunteer_load`.
+            {"_id": busy, "district_id": district, "name": "忙", "grid_id": "g", "capacity": 3, "open_assignments": 9},
+            {"_id": idle, "district_id": district, "name": "闲", "grid_id": "g", "capacity": 2, "on_duty": False},
+        ]
+    )
+    await db.volunteer_load.insert_many(
+        [
+            {"_id": busy, "district_id": district, "open_assignments": 2, "last_assigned_at": None},
+            {"_id": f"{district}-elsewhere", "district_id": "chengzhong", "open_assignments": 1},
+        ]
+    )
+
+    response = await console.get("/console/api/board", headers=await key_for(db, district))
+    other = await console.get("/console/api/board", headers=await key_for(db, "chengzhong"))
+
+    volunteers = {v["volunteer_id"]: v for v in response.json()["volunteers"]}
+    assert set(volunteers) == {busy, idle}
+    assert (volunteers[busy]["open_assignments"], volunteers[busy]["capacity"]) == (2, 3)
+    assert (volunteers[idle]["open_assignments"], volunteers[idle]["on_duty"]) == (0, False)
+    assert not {busy, idle} & {v["volunteer_id"] for v in other.json()["volunteers"]}
