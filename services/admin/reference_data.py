@@ -34,48 +34,6 @@ async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     await db.volunteers.create_index([("district_id", ASCENDING), ("grid_id", ASCENDING)])
 
 
-def _documents(spec: dict[str, Any]) -> dict[str, list[Document]]:
-    """The documents a load writes, built without checks: for benchmarks that bulk-insert a population."""
-    district = spec["district"]
-    district_id: str = district["id"]
-    grid_to_community = {grid["id"]: grid["community_id"] for grid in spec.get("grids", [])}
-    community_to_street = {c["id"]: c["street_office_id"] for c in spec.get("communities", [])}
-
-    def scoped(item: dict[str, Any], **extra: Any) -> Document:
-        fields = {key: value for key, value in item.items() if key != "id"}
-        return {"_id": item["id"], "district_id": district_id, **fields, **extra}
-
-    volunteers = [
-        scoped(
-            v,
-            community_id=grid_to_community[v["grid_id"]],
-            street_office_id=community_to_street[grid_to_community[v["grid_id"]]],
-            active=v.get("active", True),
-            on_duty=v.get("on_duty", True),
-            capacity=v.get("capacity", 3),
-        )
-        for v in spec.get("volunteers", [])
-    ]
-    menu = [
-        {
-            "_id": f"{community['id']}:{item['code']}",
-            "district_id": district_id,
-            "community_id": community["id"],
-            **item,
-        }
-        for community in spec.get("communities", [])
-        for item in spec.get("menu", [])
-    ]
-    return {
-        "districts": [{"_id": district_id, **{k: v for k, v in district.items() if k != "id"}}],
-        "street_offices": [scoped(s) for s in spec.get("street_offices", [])],
-        "communities": [scoped(c) for c in spec.get("communities", [])],
-        "grids": [scoped(g, street_office_id=community_to_street[g["community_id"]]) for g in spec.get("grids", [])],
-        "volunteers": volunteers,
-        "menu_items": menu,
-    }
-
-
 def rows_of(spec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """The district file as import rows per kind, parents first; the menu is given to every community."""
     kinds: dict[str, list[dict[str, Any]]] = {}
