@@ -223,7 +223,48 @@ async def write(
             results.append(Written(outcome.document, created=created.get(index) is True, changed=index in created))
             if kind == "volunteers" and roster is not None:
                 await roster.changed(outcome.document)
+    moved = [p.document for i, p in pending if created.get(i) is False and _moved(kind, p)]
+    if moved:
+        await _carry_down(repo, kind, district_id, moved, roster)
     return results
+
+
+# The parent's ids each child carries (dispatch matches and routes by them without a join).
+CARRIED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("communities", "grids"): ("street_office_id",),
+    ("grids", "volunteers"): ("community_id", "street_office_id"),
+    ("grids", "residents"): ("community_id",),
+}
+PARENT_FIELD = {"grids": "community_id", "volunteers": "grid_id", "residents": "grid_id"}
+
+
+def _moved(kind: str, prepared: _Prepared) -> bool:
+    stored = prepared.stored or {}
+    fields = {field for (parent, _), carried in CARRIED.items() if parent == kind for field in carried}
+    return any(stored.get(field) != prepared.document.get(field) for field in fields)
+
+
+async def _carry_down(
+    repo: IntakeRepository, kind: str, district_id: str, parents: list[Document], roster: Roster | None
+) -> None:
+    """A grid moved to another community (or a community to another street office): rewrite the ids its
+    children carry, down to the volunteers, and announce those volunteers with their new area."""
+    for (parent_kind, child_kind), fields in CARRIED.items():
+        if parent_kind != kind:
+            continue
+        for parent in parents:
+            carried = {field: parent.get(field) for field in fields}
+            children = await repo.references(
+                child_kind, district_id, after=None, limit=10_000_000, **{PARENT_FIELD[child_kind]: parent["_id"]}
+            )
+            changed = [{**c, **carried} for c in children if any(c.get(k) != v for k, v in carried.items())]
+            if not changed:
+                continue
+            await repo.write_references(child_kind, [(child, True) for child in changed])
+            if child_kind == "volunteers" and roster is not None:
+                for volunteer in changed:
+                    await roster.changed(volunteer)
+            await _carry_down(repo, child_kind, district_id, changed, roster)
 
 
 async def write_one(repo: IntakeRepository, *, kind: str, district_id: str, row: Row, roster: Roster | None) -> Written:

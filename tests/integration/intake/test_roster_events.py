@@ -147,6 +147,26 @@ class TestAdminApiAnnounces:
         assert await db.volunteers.find_one({"_id": "v-roster-503"}) is not None  # written first
         assert retried.status_code == 200 and event.district_id == "chengzhong"
 
+    async def test_a_grid_moving_to_another_community_moves_and_announces_its_volunteers(
+        self, intake: httpx.AsyncClient, keys: Keys, tap: CommandTap, db: AsyncDatabase[Document]
+    ) -> None:
+        admin, base = keys.headers("admin"), "/v1/districts/chengzhong"
+        grid = {"community_id": "xianggelila", "name_zh": "搬家网格", "name_en": "Moving grid"}
+        await intake.put(f"{base}/grids/mv-01", json=grid, headers=admin)
+        await intake.put(f"{base}/volunteers/v-mv-1", json=profile(grid_id="mv-01"), headers=admin)
+        await intake.put(f"{base}/residents/r-mv-1", json={"grid_id": "mv-01", "phone": "13900007777"}, headers=admin)
+
+        moved = await intake.put(f"{base}/grids/mv-01", json={**grid, "community_id": "renminjie-east"}, headers=admin)
+        first, second = await tap.matching(of_volunteer("v-mv-1"), count=2)
+
+        assert moved.status_code == 200
+        assert (first.data["community_id"], second.data["community_id"]) == ("xianggelila", "renminjie-east")
+        assert second.data["street_office_id"] == "renminjie"
+        volunteer = await db.volunteers.find_one({"_id": "v-mv-1"})
+        resident = await db.residents.find_one({"_id": "r-mv-1"})
+        assert volunteer is not None and volunteer["community_id"] == "renminjie-east"
+        assert resident is not None and resident["community_id"] == "renminjie-east"
+
 
 class TestGridctlAnnounces:
     async def test_load_announces_each_volunteer_once_and_announce_repeats_them(
