@@ -199,6 +199,29 @@ class TestGridctlAnnounces:
         await asyncio.sleep(0.5)  # nothing more arrives
         assert len([e for e in tap.events if e.district_id == district]) == 6
 
+    async def test_announce_migrates_documents_written_before_announcements_and_names_invalid_ones(
+        self, platform_env: dict[str, str], tap: CommandTap, db: AsyncDatabase[Document]
+    ) -> None:
+        district = f"legacy-{uuid.uuid4().hex[:6]}"
+        await db.districts.insert_one({"_id": district, "name_zh": "旧", "name_en": "Legacy"})
+        await db.volunteers.insert_many(
+            [
+                # As the first cut wrote them: no on_duty, dispatch's load fields on the profile.
+                {"_id": f"{district}-old", "district_id": district, "grid_id": "g", "community_id": "c",
+                 "street_office_id": "s", "name": "老", "capacity": 2, "open_assignments": 1, "last_assigned_at": None},
+                {"_id": f"{district}-bad", "district_id": district, "grid_id": "g", "capacity": 99},
+            ]
+        )  # fmt: skip
+
+        code, out, err = await gridctl(platform_env, "roster", "announce", "-d", district)
+        (event,) = await tap.matching(lambda e: e.district_id == district)
+
+        assert code == 2 and f"1 volunteers of {district} announced, 1 not valid" in out
+        assert f"not announced {district}-bad: capacity:" in err
+        assert event.data["volunteer_id"] == f"{district}-old"
+        assert (event.data["on_duty"], event.data["capacity"], event.data["community_id"]) == (True, 2, "c")
+        assert "open_assignments" not in event.data
+
     async def test_import_announces_good_rows_only(
         self, platform_env: dict[str, str], tap: CommandTap, tmp_path: Path
     ) -> None:
