@@ -8,6 +8,7 @@ stay current. Ids are global per collection: an id held by another district is r
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,8 @@ from services.intake import reference_models as m
 from services.intake.repository import IntakeRepository
 from services.intake.roster import Roster
 from shared.mongo import Document
+
+log = logging.getLogger(__name__)
 
 
 class ReferenceProblem(ValueError):
@@ -263,7 +266,12 @@ async def _carry_down(
             await repo.write_references(child_kind, [(child, True) for child in changed])
             if child_kind == "volunteers" and roster is not None:
                 for volunteer in changed:
-                    await roster.changed(volunteer)
+                    try:
+                        await roster.changed(volunteer)
+                    except ValidationError:
+                        # Stored before the admin validated profiles: not the grid's writer's fault, and
+                        # `gridctl roster announce` lists it for repair.
+                        log.warning("volunteer %s is not a valid roster profile; not announced", volunteer["_id"])
             await _carry_down(repo, child_kind, district_id, changed, roster)
 
 
