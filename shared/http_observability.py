@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from fastapi import FastAPI
@@ -11,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared import tracing
 from shared.rate_limit import RateLimitMiddleware, RateLimits, Render, problem_429
 from shared.security_headers import SecurityHeadersMiddleware
-from shared.service_app import ReadinessCheck, add_operational_routes
+from shared.service_app import LivenessCheck, ReadinessCheck, add_operational_routes
 from shared.settings import PlatformSettings
 
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["service", "method", "route", "status"])
@@ -62,6 +63,28 @@ class ObservabilityMiddleware:
             tracing.deactivate(token)
 
 
+# Readiness checks under these names report background tasks (a service's Kafka consumer loop and its
+# companions) that never come back once they stopped: readiness alone would leave such a pod out of the
+# load balancer forever, so /healthz fails on them and the orchestrator restarts the process. The database
+# and Kafka stay readiness only: restarting a process does not bring them back.
+LIVENESS_CHECKS = frozenset({"consumer"})
+# A liveness probe must answer quickly; readiness pings the database, which hangs while it is away.
+LIVENESS_BUDGET_SECONDS = 1.5
+
+
+def liveness_from(readiness: ReadinessCheck) -> LivenessCheck:
+    """The readiness checks named in LIVENESS_CHECKS; alive when readiness is too slow to tell."""
+
+    async def liveness() -> dict[str, bool]:
+        try:
+            checks = await asyncio.wait_for(readiness(), LIVENESS_BUDGET_SECONDS)
+        except TimeoutError:
+            return {}  # a slow dependency is no reason to restart this process
+        return {name: ok for name, ok in checks.items() if name in LIVENESS_CHECKS}
+
+    return liveness
+
+
 def instrument(
     app: FastAPI,
     service: str,
@@ -71,10 +94,10 @@ def instrument(
     render_limit: Render = problem_429,
     page_headers: dict[str, str] | None = None,
 ) -> None:
-    """Add /healthz, /readyz, /metrics, a middleware that traces and measures every request, the rate
-    limits (GRID_RATE_* from the environment unless `limits` is given) in front of all routes, and the
-    security headers (`page_headers`: a service that serves pages adds its CSP)."""
-    add_operational_routes(app, readiness)
+    """Add /healthz (fails when a consumer task died), /readyz, /metrics, a middleware that traces and
+    measures every request, the rate limits (GRID_RATE_* from the environment unless `limits` is given) in
+    front of all routes, and the security headers (`page_headers`: a service that serves pages adds its CSP)."""
+    add_operational_routes(app, readiness, liveness_from(readiness))
     app.add_middleware(SecurityHeadersMiddleware, page_headers=page_headers)
     app.add_middleware(RateLimitMiddleware, limits=limits or PlatformSettings().rate_limits(), render=render_limit)
     # Added last, so outermost: refusals are traced and counted like any answer.
