@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import ssl
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -66,3 +68,20 @@ def test_one_broker_needs_one_in_sync_replica_and_more_than_the_replicas_is_refu
     assert settings().topic_configs(Topics())["grid.status.v2"]["min.insync.replicas"] == "1"
     with pytest.raises(ValueError, match="exceeds the replication factor"):
         settings(KAFKA_MIN_INSYNC_REPLICAS="2").topic_configs(Topics(replication_factor=1))
+
+
+KAFKA_CLIENTS = re.compile(r"AIOKafka(?:Consumer|Producer|AdminClient)\((?P<arguments>[^()]*(?:\([^()]*\)[^()]*)*)\)")
+# Builds its consumer itself without the security options: it cannot reach a TLS/SASL broker until
+# services/dispatch/api.py passes **client_options() (dispatch is being rewritten by its owner). Remove the
+# entry when it does; this test then guards every client.
+KNOWN_WITHOUT_SECURITY = {"services/dispatch/api.py"}
+
+
+def test_every_kafka_client_of_the_services_gets_the_security_options() -> None:
+    root = Path(__file__).resolve().parents[2]
+    without = set()
+    for path in [*root.glob("shared/**/*.py"), *root.glob("services/**/*.py")]:
+        for call in KAFKA_CLIENTS.finditer(path.read_text()):
+            if "client_options" not in call.group("arguments"):
+                without.add(str(path.relative_to(root)))
+    assert without == KNOWN_WITHOUT_SECURITY
