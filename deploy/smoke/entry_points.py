@@ -210,10 +210,9 @@ def main() -> int:
     failed = False
     try:
         # The README's Docker section, the same commands with the same environment as intake's container.
-        for command in (["gridctl", "topics"], ["gridctl", "demo"], ["gridctl", "keys", "create", "-d", "chengzhong"]):
+        key = ["gridctl", "keys", "create", "-d", "chengzhong", "-r"]
+        for command in (["gridctl", "topics"], ["gridctl", "demo"], [*key, "client_app"], [*key, "operator"]):
             full = [str(args.venv / "bin" / command[0]), *command[1:]]
-            if command[1] == "keys":
-                full += ["-r", "operator"]
             result = subprocess.run(full, env=environments["intake"], capture_output=True, text=True, timeout=120)
             if result.returncode != 0:
                 raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
