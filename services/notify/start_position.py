@@ -55,17 +55,24 @@ class StartInHistoryWindow(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         if not assigned:
             return
-        # aiokafka logs and swallows a listener's exception, then resumes from the committed offset or the
-        # earliest one: exactly the replay this prevents. So retry the look-ups a few times before that.
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                await self._move(sorted(assigned))
-                return
-            except Exception:
-                if attempt == ATTEMPTS:
-                    log.exception("could not find the history window's start; resuming from committed offsets")
-                    raise
-                log.warning("looking up the history window's start failed (attempt %d); retrying", attempt)
+        # The fetcher runs while this listener awaits its look-ups: unpaused, it would reset the new
+        # partitions to the earliest offset and hand the first old records to the consumer loop before the
+        # seek below (seen under load). Pausing before the first await stops that; seek drops what it fetched.
+        self._consumer.pause(*assigned)
+        try:
+            # aiokafka logs and swallows a listener's exception, then resumes from the committed offset or the
+            # earliest one: exactly the replay this prevents. So retry the look-ups a few times before that.
+            for attempt in range(1, ATTEMPTS + 1):
+                try:
+                    await self._move(sorted(assigned))
+                    return
+                except Exception:
+                    if attempt == ATTEMPTS:
+                        log.exception("could not find the history window's start; resuming from committed offsets")
+                        raise
+                    log.warning("looking up the history window's start failed (attempt %d); retrying", attempt)
+        finally:
+            self._consumer.resume(*assigned)
 
     async def _move(self, partitions: list[TopicPartition]) -> None:
         # End offsets first: a partition with no event inside the window starts at this end, and anything
