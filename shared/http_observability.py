@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared import tracing
 from shared.rate_limit import RateLimitMiddleware, RateLimits, Render, problem_429
 from shared.security_headers import SecurityHeadersMiddleware
-from shared.service_app import LivenessCheck, ReadinessCheck, add_operational_routes
+from shared.service_app import ReadinessCheck, add_operational_routes
 from shared.settings import PlatformSettings
 
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["service", "method", "route", "status"])
@@ -72,17 +72,26 @@ LIVENESS_CHECKS = frozenset({"consumer"})
 LIVENESS_BUDGET_SECONDS = 1.5
 
 
-def liveness_from(readiness: ReadinessCheck) -> LivenessCheck:
-    """The readiness checks named in LIVENESS_CHECKS; alive when readiness is too slow to tell."""
+class Liveness:
+    """Liveness from readiness: a check of LIVENESS_CHECKS that was true once (on /readyz or /healthz) and
+    is false now means a task died. One that was never true yet is a service still starting (or an app
+    built without its lifespan, as in-process tests do): that is the startup probe's business."""
 
-    async def liveness() -> dict[str, bool]:
+    def __init__(self, readiness: ReadinessCheck) -> None:
+        self._readiness = readiness
+        self._seen_true: set[str] = set()
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = await self._readiness()
+        self._seen_true.update(name for name, ok in checks.items() if ok and name in LIVENESS_CHECKS)
+        return checks
+
+    async def liveness(self) -> dict[str, bool]:
         try:
-            checks = await asyncio.wait_for(readiness(), LIVENESS_BUDGET_SECONDS)
+            checks = await asyncio.wait_for(self.readiness(), LIVENESS_BUDGET_SECONDS)
         except TimeoutError:
             return {}  # a slow dependency is no reason to restart this process
-        return {name: ok for name, ok in checks.items() if name in LIVENESS_CHECKS}
-
-    return liveness
+        return {name: ok for name, ok in checks.items() if name in self._seen_true}
 
 
 def instrument(
@@ -97,7 +106,8 @@ def instrument(
     """Add /healthz (fails when a consumer task died), /readyz, /metrics, a middleware that traces and
     measures every request, the rate limits (GRID_RATE_* from the environment unless `limits` is given) in
     front of all routes, and the security headers (`page_headers`: a service that serves pages adds its CSP)."""
-    add_operational_routes(app, readiness, liveness_from(readiness))
+    watched = Liveness(readiness)
+    add_operational_routes(app, watched.readiness, watched.liveness)
     app.add_middleware(SecurityHeadersMiddleware, page_headers=page_headers)
     app.add_middleware(RateLimitMiddleware, limits=limits or PlatformSettings().rate_limits(), render=render_limit)
     # Added last, so outermost: refusals are traced and counted like any answer.
