@@ -6,7 +6,7 @@ STACK := deploy/native/stack.sh
 SERVICES := deploy/native/services.sh
 PYTEST_ARGS ?=
 
-.PHONY: up down test install stack lint typecheck browser-deps clean
+.PHONY: up down test install stack lint typecheck browser-deps clean smoke lint-deploy
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@command -v python3 >/dev/null || { echo "python3 not found: install Python 3.11+"; exit 1; }
@@ -47,6 +47,18 @@ lint: $(VENV)/.installed
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
+
+# A clean virtual environment with the package as the image installs it (no extras), every entry point
+# started with the containers' environment against the native stack, /readyz awaited.
+smoke: stack
+	deploy/smoke/clean_install.sh
+
+# Offline static checks of deploy/: compose, Kubernetes manifests, Dockerfile (linters cached under .run/cache).
+lint-deploy: $(VENV)/.installed
+	$(VENV)/bin/ruff check deploy/smoke deploy/image
+	$(VENV)/bin/ruff format --check deploy/smoke deploy/image
+	$(VENV)/bin/mypy --strict deploy/smoke/entry_points.py deploy/image/healthcheck.py
+	deploy/lint/lint.sh
 
 down:
 	@$(SERVICES) stop

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from fastapi import FastAPI
@@ -62,6 +63,37 @@ class ObservabilityMiddleware:
             tracing.deactivate(token)
 
 
+# Readiness checks under these names report background tasks (a service's Kafka consumer loop and its
+# companions) that never come back once they stopped: readiness alone would leave such a pod out of the
+# load balancer forever, so /healthz fails on them and the orchestrator restarts the process. The database
+# and Kafka stay readiness only: restarting a process does not bring them back.
+LIVENESS_CHECKS = frozenset({"consumer"})
+# A liveness probe must answer quickly; readiness pings the database, which hangs while it is away.
+LIVENESS_BUDGET_SECONDS = 1.5
+
+
+class Liveness:
+    """Liveness from readiness: a check of LIVENESS_CHECKS that was true once (on /readyz or /healthz) and
+    is false now means a task died. One that was never true yet is a service still starting (or an app
+    built without its lifespan, as in-process tests do): that is the startup probe's business."""
+
+    def __init__(self, readiness: ReadinessCheck) -> None:
+        self._readiness = readiness
+        self._seen_true: set[str] = set()
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = await self._readiness()
+        self._seen_true.update(name for name, ok in checks.items() if ok and name in LIVENESS_CHECKS)
+        return checks
+
+    async def liveness(self) -> dict[str, bool]:
+        try:
+            checks = await asyncio.wait_for(self.readiness(), LIVENESS_BUDGET_SECONDS)
+        except TimeoutError:
+            return {}  # a slow dependency is no reason to restart this process
+        return {name: ok for name, ok in checks.items() if name in self._seen_true}
+
+
 def instrument(
     app: FastAPI,
     service: str,
@@ -71,10 +103,11 @@ def instrument(
     render_limit: Render = problem_429,
     page_headers: dict[str, str] | None = None,
 ) -> None:
-    """Add /healthz, /readyz, /metrics, a middleware that traces and measures every request, the rate
-    limits (GRID_RATE_* from the environment unless `limits` is given) in front of all routes, and the
-    security headers (`page_headers`: a service that serves pages adds its CSP)."""
-    add_operational_routes(app, readiness)
+    """Add /healthz (fails when a consumer task died), /readyz, /metrics, a middleware that traces and
+    measures every request, the rate limits (GRID_RATE_* from the environment unless `limits` is given) in
+    front of all routes, and the security headers (`page_headers`: a service that serves pages adds its CSP)."""
+    watched = Liveness(readiness)
+    add_operational_routes(app, watched.readiness, watched.liveness)
     app.add_middleware(SecurityHeadersMiddleware, page_headers=page_headers)
     app.add_middleware(RateLimitMiddleware, limits=limits or PlatformSettings().rate_limits(), render=render_limit)
     # Added last, so outermost: refusals are traced and counted like any answer.

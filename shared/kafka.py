@@ -10,10 +10,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
+from aiokafka.helpers import create_ssl_context
 
 from shared import tracing
 from shared.contracts.envelope import EventEnvelope
 from shared.contracts.topics import Topics
+from shared.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -24,14 +26,44 @@ class BrokerUnavailable(RuntimeError):
     """Kafka did not acknowledge in time; nothing may be reported as accepted."""
 
 
-async def ensure_topics(bootstrap: str, topics: Topics, timeout_seconds: float = 30.0) -> None:
-    """Create the platform's topics with explicit partition counts; existing ones are left alone."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_seconds * 1000))
+def client_options(settings: KafkaSettings | None = None) -> dict[str, Any]:
+    """TLS and SASL options for any aiokafka client, from KAFKA_SECURITY_PROTOCOL and friends."""
+    settings = settings or KafkaSettings()
+    options: dict[str, Any] = {"security_protocol": settings.security_protocol}
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = create_ssl_context(
+            cafile=settings.ssl_cafile, certfile=settings.ssl_certfile, keyfile=settings.ssl_keyfile
+        )
+    if settings.security_protocol.startswith("SASL_"):
+        assert settings.sasl_password is not None  # the settings' validator requires it
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        options["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+    return options
+
+
+async def ensure_topics(
+    bootstrap: str, topics: Topics, timeout_seconds: float = 30.0, settings: KafkaSettings | None = None
+) -> None:
+    """Create the platform's topics with explicit partition counts, min.insync.replicas and retention.
+
+    Existing topics are left alone: change their configuration with kafka-configs.sh (docs/deployment.md).
+    """
+    settings = settings or KafkaSettings()
+    configs = settings.topic_configs(topics)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_seconds * 1000), **client_options(settings)
+    )
     await asyncio.wait_for(admin.start(), timeout_seconds)
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(name=name, num_partitions=count, replication_factor=topics.replication_factor)
+            NewTopic(
+                name=name,
+                num_partitions=count,
+                replication_factor=topics.replication_factor,
+                topic_configs=configs[name],
+            )
             for name, count in topics.partition_counts().items()
             if name not in existing
         ]
@@ -72,6 +104,7 @@ class EventPublisher:
                     linger_ms=2,
                     request_timeout_ms=int(self._timeout * 1000),
                     metadata_max_age_ms=60_000,
+                    **client_options(),
                 )
                 try:
                     await asyncio.wait_for(producer.start(), self._timeout)
@@ -149,5 +182,5 @@ def manual_commit_consumer(bootstrap: str, topic: str, group_id: str, **options:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
-        **options,
+        **{**client_options(), **options},
     )

@@ -9,12 +9,20 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 ReadinessCheck = Callable[[], Awaitable[dict[str, bool]]]
+# Checks that only a restart can fix (a consumer task that died); an empty answer means alive.
+LivenessCheck = Callable[[], Awaitable[dict[str, bool]]]
 
 
-def add_operational_routes(app: FastAPI, readiness: ReadinessCheck) -> None:
+async def _always_alive() -> dict[str, bool]:
+    return {}
+
+
+def add_operational_routes(app: FastAPI, readiness: ReadinessCheck, liveness: LivenessCheck = _always_alive) -> None:
     @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> JSONResponse:
+        checks = await liveness()
+        alive = all(checks.values())
+        return JSONResponse({"status": "ok" if alive else "dead", "checks": checks}, status_code=200 if alive else 503)
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:

@@ -122,3 +122,67 @@ class NotifySettings(ServiceSettings):
     port: int = Field(8002, validation_alias="NOTIFY_PORT")
     consumer_group: str = Field("notify", validation_alias="NOTIFY_GROUP")
     heartbeat_seconds: float = Field(15.0, gt=0, validation_alias="NOTIFY_HEARTBEAT_SECONDS")
+
+
+HOUR_MS = 3_600_000
+
+
+class KafkaSettings(BaseSettings):
+    """How every Kafka client connects (TLS, SASL) and how the services create topics.
+
+    shared/kafka.py reads these for each client it builds, so every service and gridctl gets them from the
+    environment without passing them around. Credentials belong in a Kubernetes Secret (docs/deployment.md).
+    """
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL"
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM"
+    )
+    sasl_username: str | None = Field(None, validation_alias="KAFKA_SASL_USERNAME")
+    sasl_password: SecretStr | None = Field(None, validation_alias="KAFKA_SASL_PASSWORD")
+    # The CA that signed the brokers' certificates (the system's trust store when unset); a client
+    # certificate and key for brokers that require mutual TLS.
+    ssl_cafile: str | None = Field(None, validation_alias="KAFKA_SSL_CAFILE")
+    ssl_certfile: str | None = Field(None, validation_alias="KAFKA_SSL_CERTFILE")
+    ssl_keyfile: str | None = Field(None, validation_alias="KAFKA_SSL_KEYFILE")
+
+    # acks=all waits for this many in-sync replicas; unset: replication factor - 1 (2 of 3), at least 1.
+    min_insync_replicas: int | None = Field(None, ge=1, validation_alias="KAFKA_MIN_INSYNC_REPLICAS")
+    # The status topic's retention bounds how far back notify can ever be asked to reach (issue 10 serves
+    # history from it): keep it at least NOTIFY_HISTORY_HOURS.
+    requests_retention_hours: float = Field(168.0, gt=0, validation_alias="KAFKA_REQUESTS_RETENTION_HOURS")
+    status_retention_hours: float = Field(168.0, gt=0, validation_alias="KAFKA_STATUS_RETENTION_HOURS")
+    dead_letter_retention_hours: float = Field(720.0, gt=0, validation_alias="KAFKA_DEADLETTER_RETENTION_HOURS")
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL_") and not (self.sasl_username and self.sasl_password):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs KAFKA_SASL_USERNAME and _PASSWORD"
+            )
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise ValueError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE go together")
+        return self
+
+    def min_insync(self, replication_factor: int) -> int:
+        wanted = self.min_insync_replicas or max(replication_factor - 1, 1)
+        if wanted > replication_factor:
+            raise ValueError(f"KAFKA_MIN_INSYNC_REPLICAS={wanted} exceeds the replication factor {replication_factor}")
+        return wanted
+
+    def topic_configs(self, topics: Topics) -> dict[str, dict[str, str]]:
+        """Per topic name: the configuration it is created with."""
+        retention = {
+            topics.requests: self.requests_retention_hours,
+            topics.status: self.status_retention_hours,
+            topics.dead_letter: self.dead_letter_retention_hours,
+        }
+        min_insync = str(self.min_insync(topics.replication_factor))
+        return {
+            name: {"min.insync.replicas": min_insync, "retention.ms": str(int(hours * HOUR_MS))}
+            for name, hours in retention.items()
+        }

@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.contracts import Topics
+from shared.kafka import client_options
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,10 @@ async def read_health(
     bootstrap: str, topics: Topics, group_prefixes: list[str], wait_seconds: float = 5.0
 ) -> KafkaHealth:
     """Lag of every group named by a prefix (notify has one group per replica) and the dead-letter count."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(wait_seconds * 1000))
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(wait_seconds * 1000), **client_options()
+    )
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **client_options())
     await asyncio.wait_for(admin.start(), wait_seconds)
     try:
         await asyncio.wait_for(consumer.start(), wait_seconds)

@@ -1,4 +1,4 @@
-"""Console entry point: `grid-console`."""
+"""Console entry point: `grid-console` serves the operators' web console."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Console entry point: `grid-intake`."""
+"""Intake entry point: `grid-intake` serves the public API (see services/intake/api.py)."""
 
 from __future__ import annotations
 

@@ -46,6 +46,7 @@ from services.notify.schemas import (
     known_event_types,
 )
 from services.notify.settings import NotifySettings
+from services.notify.start_position import StartInHistoryWindow
 from services.notify.streams import StreamItem, sse_text, stream_items
 from services.notify.webhook_store import DeliveryRepository, WebhookEndpointRepository
 from services.notify.webhooks import WebhookWorker, check_target
@@ -140,6 +141,9 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         worker_box.append(worker)
         group = settings.group(f"{settings.consumer_group}-{settings.instance_id}")
         consumer = manual_commit_consumer(settings.kafka_bootstrap, topics.status, group)
+        # Never before the history window: a new replica id would otherwise store expired events again.
+        history = timedelta(hours=settings.history_hours)
+        consumer.subscribe([topics.status], listener=StartInHistoryWindow(consumer, history))
         await consumer.start()
         log.info("consuming %s in group %s", topics.status, group)
         consuming = consume_forever(

@@ -1,4 +1,4 @@
-"""Console entry point: `grid-notify`."""
+"""Notify entry point: `grid-notify` consumes status events and serves the streams and webhooks."""
 
 from __future__ import annotations
 
