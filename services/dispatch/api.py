@@ -20,7 +20,7 @@ from services.dispatch.settings import DispatchEngineSettings
 from services.dispatch.store import DispatchStore
 from shared.api_keys import ApiKeyRepository
 from shared.http_observability import instrument
-from shared.kafka import EventPublisher, ensure_topics
+from shared.kafka import EventPublisher, client_options, ensure_topics
 from shared.mongo import connect, database, ping
 from shared.problem_details import install_problem_handlers
 
@@ -84,6 +84,7 @@ def create_app(settings: DispatchEngineSettings | None = None) -> FastAPI:
             isolation_level="read_committed",
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=max(settings.session_timeout_ms // 4, 500),
+            **client_options(),
         )
         owner = DispatchOwner(consumer, store, publisher, owner_settings(settings))
         owners[:] = [owner]

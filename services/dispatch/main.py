@@ -1,4 +1,4 @@
-"""Console entry point: `grid-dispatch`."""
+"""Dispatch entry point: `grid-dispatch`."""
 
 from __future__ import annotations
 

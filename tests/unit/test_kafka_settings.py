@@ -71,10 +71,7 @@ def test_one_broker_needs_one_in_sync_replica_and_more_than_the_replicas_is_refu
 
 
 KAFKA_CLIENTS = re.compile(r"AIOKafka(?:Consumer|Producer|AdminClient)\((?P<arguments>[^()]*(?:\([^()]*\)[^()]*)*)\)")
-# Builds its consumer itself without the security options: it cannot reach a TLS/SASL broker until
-# services/dispatch/api.py passes **client_options() (dispatch is being rewritten by its owner). Remove the
-# entry when it does; this test then guards every client.
-KNOWN_WITHOUT_SECURITY = {"services/dispatch/api.py"}
+KNOWN_WITHOUT_SECURITY: set[str] = set()
 
 
 def test_every_kafka_client_of_the_services_gets_the_security_options() -> None:
