@@ -11,13 +11,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.intake.attributes import AttributeCode
 from services.intake.schemas import PhoneNumber
+from shared.text_hygiene import MultiLineText, SingleLineText
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
 CODE_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 TIME_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
 ReferenceId = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=64)]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+Name = Annotated[SingleLineText, Field(min_length=1, max_length=200)]
 
 
 VolunteerKind = Literal[
@@ -42,13 +44,13 @@ class _Body(BaseModel):
 class DistrictFields(_Body):
     name_zh: Name
     name_en: Name
-    timezone: str = Field("Asia/Shanghai", max_length=64)
+    timezone: SingleLineText = Field("Asia/Shanghai", max_length=64)
 
 
 class StreetOfficeFields(_Body):
     name_zh: Name
     name_en: Name
-    responsible_name: str | None = Field(None, max_length=100)
+    responsible_name: SingleLineText | None = Field(None, max_length=100)
     responsible_phone: PhoneNumber | None = None
 
 
@@ -56,7 +58,7 @@ class CommunityFields(_Body):
     street_office_id: ReferenceId
     name_zh: Name
     name_en: Name
-    director_name: str | None = Field(None, max_length=100)
+    director_name: SingleLineText | None = Field(None, max_length=100)
     director_phone: PhoneNumber | None = None
 
 
@@ -129,7 +131,7 @@ class VolunteerFields(_Body):
 class ResidentFields(_Body):
     grid_id: ReferenceId
     phone: PhoneNumber
-    name: str = Field("", max_length=100)
+    name: SingleLineText = Field("", max_length=100)
     language: str = Field("zh", min_length=1, max_length=16)
     vulnerabilities: list[Vulnerability] = Field(default_factory=list, max_length=5)
     linked_heart_volunteer_id: ReferenceId | None = None
@@ -137,14 +139,14 @@ class ResidentFields(_Body):
 
 class AttributeValue(_Body):
     key: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=1, max_length=200)
+    name: SingleLineText = Field(min_length=1, max_length=200)
 
 
 class MenuAttribute(_Body):
-    code: str = Field(pattern=CODE_PATTERN)
+    code: AttributeCode
     datatype: Datatype = "string"
     required: bool = False
-    description: str = Field("", max_length=500)
+    description: MultiLineText = Field("", max_length=500)
     values: list[AttributeValue] = Field(default_factory=list, max_length=100)
 
     @model_validator(mode="after")
@@ -181,9 +183,9 @@ class MenuItemFields(_Body):
 
     name_zh: Name
     name_en: Name
-    description_zh: str = Field("", max_length=2000)
-    description_en: str = Field("", max_length=2000)
-    category: str = Field(min_length=1, max_length=64)
+    description_zh: MultiLineText = Field("", max_length=2000)
+    description_en: MultiLineText = Field("", max_length=2000)
+    category: SingleLineText = Field(min_length=1, max_length=64)
     required_skills: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=20
     )
