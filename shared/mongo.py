@@ -15,6 +15,7 @@ Document = dict[str, Any]
 def connect(settings: PlatformSettings) -> AsyncMongoClient[Document]:
     return AsyncMongoClient(
         settings.mongodb_uri,
+        maxPoolSize=settings.mongodb_max_pool_size,
         serverSelectionTimeoutMS=5000,
         connectTimeoutMS=5000,
         tz_aware=True,

@@ -34,6 +34,10 @@ class PlatformSettings(BaseSettings):
     kafka_bootstrap: str = Field("127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP")
     mongodb_uri: str = Field("mongodb://127.0.0.1:27017", validation_alias="MONGODB_URI")
     mongodb_database: str = Field("grid", validation_alias="MONGODB_DATABASE")
+    # Connections per process. The four services together stay below the local FerretDB's PostgreSQL pool
+    # (180, deploy/native/stack.sh): FerretDB v1 deadlocks when that pool runs dry while it creates a
+    # collection or an index, as a burst of 2,000 submissions with the driver's default (100 each) showed.
+    mongodb_max_pool_size: int = Field(32, ge=1, le=1000, validation_alias="MONGODB_MAX_POOL_SIZE")
     # Lets tests and parallel environments share one broker without reading each other's events.
     topic_prefix: str = Field("", validation_alias="GRID_TOPIC_PREFIX")
     # `development` keeps the public development signing key (with a warning); anything else refuses it.
