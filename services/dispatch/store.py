@@ -1,7 +1,7 @@
 """Dispatch's database access: restore a district, write a batch by `_id`, and the ownership epoch that fences.
 
 Every read here is by exact `_id` or by one equality an index serves (`live_district_id`, `district_id`
-on the roster and load), so its cost does not grow with history. Writes are one `bulk_write` per batch:
+on the roster and load), so its cost does not grow with history. Writes are a few `bulk_write`s per batch:
 the changed requests (outbox inside) and volunteer loads, each replaced or updated by `_id`.
 
 Fencing (DESIGN.md principle 4): each input partition has a document in `dispatch_partitions` whose
@@ -33,6 +33,10 @@ from shared.mongo import Document
 log = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
+# FerretDB v1 (PostgreSQL) holds a pooled connection per statement until a whole command is done, so a bulk of
+# more statements than its pool (180, deploy/native/stack.sh) deadlocks it (goroutine dump: one command's
+# goroutine holding all 180). A batch is written in commands well below that.
+MAX_WRITES_PER_COMMAND = 64
 
 
 class Fenced(RuntimeError):
@@ -93,8 +97,9 @@ class DispatchStore:
         async for request in self._requests.find({"status": {"$in": live}, "live_district_id": {"$exists": False}}):
             fields = {"live_district_id": request["district_id"], "timers": timers.get(request["_id"], [])}
             operations.append(UpdateOne({"_id": request["_id"]}, {"$set": fields}))
+        for start in range(0, len(operations), MAX_WRITES_PER_COMMAND):
+            await self._requests.bulk_write(operations[start : start + MAX_WRITES_PER_COMMAND], ordered=False)
         if operations:
-            await self._requests.bulk_write(operations, ordered=False)
             log.info("moved %d open requests of the first cut into dispatch's live state", len(operations))
         await self._db.dispatch_migrations.replace_one(marker, {**marker, "at": datetime.now(UTC)}, upsert=True)
         return len(operations)
@@ -185,20 +190,21 @@ class DispatchStore:
             for volunteer in loads
         ]
         refused: list[str] = []
-        try:
-            if changed:
-                await self._requests.bulk_write([operation for _, operation in changed], ordered=False)
-        except (BulkWriteError, KeyError):
-            # A document was refused. (FerretDB v1 answers a refused write without `nModified`, which PyMongo's
-            # bulk result trips on, so the refused one is found by writing them one by one.)
-            await self.check(lease)
-            refused = await self._one_by_one(lease, changed)
-        try:
-            if load:
-                await self._loads.bulk_write(load, ordered=False)
-        except (BulkWriteError, KeyError) as exc:
-            await self.check(lease)
-            raise Fenced(f"{lease.key}: a volunteer's load was written by a newer owner") from exc
+        for start in range(0, len(changed), MAX_WRITES_PER_COMMAND):
+            chunk = changed[start : start + MAX_WRITES_PER_COMMAND]
+            try:
+                await self._requests.bulk_write([operation for _, operation in chunk], ordered=False)
+            except (BulkWriteError, KeyError):
+                # A document was refused. (FerretDB v1 answers a refused write without `nModified`, which
+                # PyMongo's bulk result trips on, so the refused one is found by writing them one by one.)
+                await self.check(lease)
+                refused += await self._one_by_one(lease, chunk)
+        for start in range(0, len(load), MAX_WRITES_PER_COMMAND):
+            try:
+                await self._loads.bulk_write(load[start : start + MAX_WRITES_PER_COMMAND], ordered=False)
+            except (BulkWriteError, KeyError) as exc:
+                await self.check(lease)
+                raise Fenced(f"{lease.key}: a volunteer's load was written by a newer owner") from exc
         return refused
 
     async def _one_by_one(self, lease: Lease, operations: list[tuple[str, Any]]) -> list[str]:

@@ -19,6 +19,11 @@ INTERNAL_FIELDS = {"processed_event_ids": 0, "outbox": 0, "outbox_pending": 0, "
 DUPLICATE_KEY = 11000
 
 
+# FerretDB v1 (PostgreSQL) holds a pooled connection per statement until the whole command is done: a bulk
+# of more statements than its pool (180, deploy/native/stack.sh) deadlocks it. Commands stay well below.
+MAX_WRITES_PER_COMMAND = 64
+
+
 class _PositiveCache:
     """Remembers found documents for a few seconds; misses are never cached, so new data shows at once."""
 
@@ -118,7 +123,8 @@ class IntakeRepository:
         start = 0
         try:
             while start < len(writes):
-                batch = writes[start:]
+                batch = writes[start : start + MAX_WRITES_PER_COMMAND]
+                refused = 0
                 operations = [
                     UpdateOne({"_id": d["_id"]}, {"$set": d}) if stored else InsertOne(d) for d, stored in batch
                 ]
@@ -132,10 +138,11 @@ class IntakeRepository:
                     # An ordered write stops at the refused insert: decide it singly, go on after it.
                     done, matched = int(error["index"]), int(exc.details.get("nMatched", 0))
                     again.append(start + done)
+                    refused = 1
                 updates = [start + i for i, (_, stored) in enumerate(batch[:done]) if stored]
                 if matched < len(updates):
                     again.extend(updates)  # some were deleted meanwhile: find out which, singly
-                start += done + 1
+                start += done + refused
             for index in sorted(set(again)):
                 outcomes[index] = await self._write_singly(collection, writes[index][0])
         finally:
