@@ -127,6 +127,7 @@ class Scenario:
     inserts: DbRate | None = None
     updates: DbRate | None = None
     flows: dict[str, Flow] = field(default_factory=dict)
+    backlog: dict[str, tuple[int, int, float]] = field(default_factory=dict)  # before phase: (at start, left, s)
     stream: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -142,6 +143,10 @@ class Scenario:
             "db_insert": self.inserts.summary() if self.inserts else None,
             "db_update": self.updates.summary() if self.updates else None,
             "phases": {name: flow.summary() for name, flow in self.flows.items()},
+            "backlog_before": {
+                name: {"undecided_at_start": a, "undecided_left": b, "waited_s": w}
+                for name, (a, b, w) in self.backlog.items()
+            },
             "operator_stream": self.stream,
         }
 
@@ -161,6 +166,13 @@ async def probe(submitter: Submitter, stream: OperatorStream, within: float) -> 
     if decision is None:
         return f"no decision within {within:.0f}s"
     return f"{decision.kind} after {decision.at - started:.2f}s"
+
+
+async def backlog(result: Scenario, stream: OperatorStream, cap: float, phase: str) -> None:
+    at_start, left, waited = await measure.drain_backlog(list(result.flows.values()), stream, cap, say)
+    result.backlog[phase] = (at_start, left, waited)
+    if at_start:
+        say(f"  before {phase}: {at_start:,} undecided from earlier phases, {left:,} left after {waited:.0f}s")
 
 
 async def run_scenario(args: argparse.Namespace, settings: PlatformSettings, stored: int, volunteers: int) -> Scenario:
@@ -210,6 +222,7 @@ async def run_scenario(args: argparse.Namespace, settings: PlatformSettings, sto
                 result.flows["burst"] = flow
                 say("  " + line_of(flow))
             if "closed" in args.phases:
+                await backlog(result, stream, args.cap, "closed")
                 say(f"  closed loop, {args.closed_users} clients for {args.closed_seconds:g}s ...")
                 flow = await measure.closed_loop(
                     submitter, stream, args.closed_users, args.closed_seconds, args.cap, say
@@ -217,10 +230,12 @@ async def run_scenario(args: argparse.Namespace, settings: PlatformSettings, sto
                 result.flows["closed"] = flow
                 say("  " + line_of(flow))
             if "open" in args.phases:
+                await backlog(result, stream, args.cap, "open")
                 say(f"  {args.rate:g}/s offered for {args.open_seconds:g}s ...")
                 flow = await measure.open_loop(submitter, stream, args.rate, args.open_seconds, args.cap, say)
                 result.flows["open"] = flow
                 say("  " + line_of(flow))
+            await backlog(result, stream, args.cap, "end")
         finally:
             result.stream = {
                 "events": stream.events,
@@ -356,6 +371,11 @@ def git_head() -> str:
     return done.stdout.strip()[:120]
 
 
+def write_json(path: Path, header: dict[str, Any], results: list[Scenario]) -> None:
+    document = {**header, "loadavg_now": loadavg(), "scenarios": [r.summary() for r in results]}
+    path.write_text(json.dumps(document, indent=1, default=str, allow_nan=True))
+
+
 async def run(args: argparse.Namespace) -> int:
     settings = PlatformSettings()
     backend = measure.database_backend(args.run_dir)
@@ -380,6 +400,8 @@ async def run(args: argparse.Namespace) -> int:
     results: list[Scenario] = []
     for stored, volunteers in args.scenarios:
         results.append(await run_scenario(args, settings, stored, volunteers))
+        if args.json:  # after every scenario, so that a long run interrupted later keeps what it measured
+            write_json(args.json, header, results)
     if args.cleanup:
         client = connect(settings)
         try:
@@ -399,9 +421,7 @@ async def run(args: argparse.Namespace) -> int:
     for line in targets(results):
         print("target: " + line)
     if args.json:
-        args.json.write_text(
-            json.dumps({**header, "scenarios": [r.summary() for r in results]}, indent=1, default=str, allow_nan=True)
-        )
+        write_json(args.json, header, results)
         print(f"\nwrote {args.json}")
     return 0
 

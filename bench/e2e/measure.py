@@ -125,6 +125,23 @@ async def wait_decided(flow: Flow, stream: OperatorStream, cap: float, progress:
     flow.waited = time.perf_counter() - flow.started_at
 
 
+async def drain_backlog(
+    flows: list[Flow], stream: OperatorStream, cap: float, progress: Progress
+) -> tuple[int, int, float]:
+    """Before a phase: wait (at most `cap` s) until every earlier submission of the scenario is decided, so that
+    a phase does not queue behind the previous one's leftovers. Returns (undecided at start, left, seconds)."""
+    started = last = time.perf_counter()
+    pending = {rid for flow in flows for rid in flow.sent if rid not in stream.decisions}
+    at_start = len(pending)
+    while pending and time.perf_counter() - started < cap:
+        await asyncio.sleep(0.1)
+        pending = {rid for rid in pending if rid not in stream.decisions}
+        if time.perf_counter() - last >= 5:
+            last = time.perf_counter()
+            progress(f"    backlog of earlier phases: {len(pending):,} of {at_start:,} still undecided")
+    return at_start, len(pending), time.perf_counter() - started
+
+
 async def burst(
     submitter: Submitter, stream: OperatorStream, size: int, concurrency: int, cap: float, progress: Progress
 ) -> Flow:
@@ -180,7 +197,7 @@ async def closed_loop(
 
     flow.started_at = time.perf_counter()
     await asyncio.gather(*(user() for _ in range(users)))
-    flow.submitted_at = max(flow.sent.values(), default=flow.started_at)
+    flow.submitted_at = time.perf_counter()
     flow.statuses = Counter(submitter.statuses)
     submitter.statuses.clear()
     await wait_decided(flow, stream, cap, progress)
@@ -321,6 +338,31 @@ def processes_named(name: str) -> list[int]:
     return found
 
 
+def database_pids(run_dir: Path) -> list[int]:
+    """FerretDB of the run directory and, on PostgreSQL, the backends serving its database (found by the database
+    name in FerretDB's --postgresql-url; the cluster's shared background processes are not counted)."""
+    pid = pid_from(run_dir, "ferretdb")
+    if pid is None:
+        return []
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return [pid]
+    url = next((a.split(b"=", 1)[1] for a in arguments if a.startswith(b"--postgresql-url=")), b"")
+    if not url:
+        return [pid]
+    name = url.split(b"?", 1)[0].rsplit(b"/", 1)[-1].decode()
+    backends = []
+    for candidate in processes_named("postgres"):
+        try:
+            title = Path(f"/proc/{candidate}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("postgres: ") and f" {name} " in title:
+            backends.append(candidate)
+    return [pid, *backends]
+
+
 def database_backend(run_dir: Path) -> str:
     """FerretDB's backend from its command line and environment; 'MongoDB or unknown' otherwise."""
     pid = pid_from(run_dir, "ferretdb")
@@ -357,8 +399,7 @@ async def idle_cpu(run_dir: Path, seconds: float, stream: OperatorStream) -> Idl
         pid = pid_from(run_dir, name)
         if pid is not None:
             groups[name] = [pid]
-    database = [p for p in [pid_from(run_dir, "ferretdb")] if p is not None] + processes_named("postgres")
-    groups["database"] = database
+    groups["database"] = database_pids(run_dir)
 
     def sample() -> dict[str, float]:
         totals: dict[str, float] = {}

@@ -422,20 +422,29 @@ def history_document(shape: Shape, n: int, rng: random.Random, now: datetime) ->
 async def top_up_history(
     db: AsyncDatabase[Document], shape: Shape, target: int, *, progress: Progress, seed: int
 ) -> tuple[int, float]:
-    """Closed requests in the district until it holds `target`; returns (stored now, seconds spent)."""
-    present = await count(db, "requests", {"district_id": shape.district_id, "status": {"$in": list(CLOSED)}})
+    """Exactly `target` closed requests in the district (added, or the surplus of a larger earlier scenario
+    deleted); returns (stored now, seconds spent)."""
+    started = last = time.perf_counter()
+    query: Document = {"district_id": shape.district_id, "status": {"$in": list(CLOSED)}}
+    present = await count(db, "requests", query)
+    if present > target:
+        surplus = [d["_id"] async for d in db.requests.find(query, {"_id": 1}).limit(present - target)]
+        for first in range(0, len(surplus), 5000):
+            await db.requests.delete_many({"_id": {"$in": surplus[first : first + 5000]}})
+        progress(f"  history: {len(surplus):,} closed requests removed, {target:,} left in {shape.district_id}")
+        return target, time.perf_counter() - started
     missing = target - present
     if missing <= 0:
         progress(f"  {present:,} closed requests already in {shape.district_id}")
-        return present, 0.0
+        return present, time.perf_counter() - started
     rng = random.Random(seed * 7919 + present)
     now = datetime.now(UTC)
-    started = last = time.perf_counter()
     for first in range(0, missing, INSERT_BATCH):
         batch = [
             history_document(shape, present + n, rng, now) for n in range(first, min(first + INSERT_BATCH, missing))
         ]
-        await db.requests.insert_many(batch, ordered=False)
+        # A retried batch (FerretDB under load) may find part of itself written already.
+        await insert_ignoring_duplicates(db, "requests", batch)
         if time.perf_counter() - last > 5:
             last = time.perf_counter()
             done = first + len(batch)
@@ -446,26 +455,23 @@ async def top_up_history(
 
 
 async def remove_live(db: AsyncDatabase[Document], districts: list[str], *, progress: Progress) -> int:
-    """Delete what the bench's own submissions left (open requests, their timers, claims, status events)."""
-    live = {
+    """Delete what the bench's own submissions left: open requests, and whatever else carries their district and
+    a request id (timers, status events). Few queries: on FerretDB v1 each filter here reads the collection."""
+    live = [
         d["_id"]
         async for d in db.requests.find(
             {"district_id": {"$in": districts}, "status": {"$nin": list(CLOSED)}}, {"_id": 1}
         )
-    }
+    ]
     if not live:
         return 0
-    ids = sorted(live)
-    names = set(await db.list_collection_names())
-    for collection in sorted(names - {"requests", "api_keys", "districts"}):
+    for collection in sorted(set(await db.list_collection_names()) - {"requests", "api_keys", "districts"}):
         with contextlib.suppress(Exception):  # a collection some version of the services does not have
             await db[collection].delete_many({"district_id": {"$in": districts}, "request_id": {"$exists": True}})
-            for first in range(0, len(ids), 1000):
-                await db[collection].delete_many({"request_id": {"$in": ids[first : first + 1000]}})
-    for first in range(0, len(ids), 1000):
-        await db.requests.delete_many({"_id": {"$in": ids[first : first + 1000]}})
-    progress(f"  removed {len(ids):,} open requests left by earlier bench phases (and their timers and events)")
-    return len(ids)
+    for first in range(0, len(live), 5000):
+        await db.requests.delete_many({"_id": {"$in": live[first : first + 5000]}})
+    progress(f"  removed {len(live):,} open requests left by bench phases (and their timers and status events)")
+    return len(live)
 
 
 async def remove_all(db: AsyncDatabase[Document], districts: list[str], *, progress: Progress) -> None:
