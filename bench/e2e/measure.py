@@ -326,41 +326,25 @@ def pid_from(run_dir: Path, name: str) -> int | None:
     return pid if Path(f"/proc/{pid}").exists() else None
 
 
-def processes_named(name: str) -> list[int]:
+def children_of(parent: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() == name:
-                    found.append(int(entry.name))
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
+            if int(fields[1]) == parent:
+                found.append(int(entry.name))
     return found
 
 
 def database_pids(run_dir: Path) -> list[int]:
-    """FerretDB of the run directory and, on PostgreSQL, the backends serving its database (found by the database
-    name in FerretDB's --postgresql-url; the cluster's shared background processes are not counted)."""
-    pid = pid_from(run_dir, "ferretdb")
-    if pid is None:
-        return []
-    try:
-        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return [pid]
-    url = next((a.split(b"=", 1)[1] for a in arguments if a.startswith(b"--postgresql-url=")), b"")
-    if not url:
-        return [pid]
-    name = url.split(b"?", 1)[0].rsplit(b"/", 1)[-1].decode()
-    backends = []
-    for candidate in processes_named("postgres"):
-        try:
-            title = Path(f"/proc/{candidate}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if title.startswith("postgres: ") and f" {name} " in title:
-            backends.append(candidate)
-    return [pid, *backends]
+    """FerretDB of the run directory and, when the stack runs PostgreSQL, its whole cluster (postmaster,
+    backends, background writers): everything the database costs, whoever's queries it serves."""
+    pids = [p for p in (pid_from(run_dir, "ferretdb"), pid_from(run_dir, "postgres")) if p is not None]
+    postmaster = pid_from(run_dir, "postgres")
+    return pids + (children_of(postmaster) if postmaster is not None else [])
 
 
 def database_backend(run_dir: Path) -> str:
@@ -369,7 +353,7 @@ def database_backend(run_dir: Path) -> str:
     if pid is None:
         return "unknown (no FerretDB pid file)"
     try:
-        text = Path(f"/proc/{pid}/cmdline").read_bytes() + Path(f"/proc/{pid}/environ").read_bytes()
+        text = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return "FerretDB (backend unknown)"
     if b"postgres" in text.lower():
@@ -394,33 +378,40 @@ class IdleCpu:
 
 
 async def idle_cpu(run_dir: Path, seconds: float, stream: OperatorStream) -> IdleCpu:
-    groups: dict[str, list[int]] = {}
-    for name in ("dispatch", "notify", "intake", "console"):
-        pid = pid_from(run_dir, name)
-        if pid is not None:
-            groups[name] = [pid]
-    groups["database"] = database_pids(run_dir)
+    """CPU per process group over `seconds`; per-pid deltas, so a database backend that starts or ends within
+    the window adds what it used since the first sample (or until the last one seen)."""
 
-    def sample() -> dict[str, float]:
-        totals: dict[str, float] = {}
-        for name, pids in groups.items():
-            total = 0.0
+    def groups() -> dict[str, list[int]]:
+        found = {
+            name: [pid] for name in ("dispatch", "notify", "intake", "console") if (pid := pid_from(run_dir, name))
+        }
+        found["database"] = database_pids(run_dir)
+        return found
+
+    def sample(of: dict[str, list[int]]) -> dict[int, float]:
+        times: dict[int, float] = {}
+        for pids in of.values():
             for pid in pids:
                 try:
-                    total += cpu_seconds(pid)
+                    times[pid] = cpu_seconds(pid)
                 except OSError:
                     continue
-            totals[name] = total
-        return totals
+        return times
 
     events = stream.events
-    before, (busy0, all0) = sample(), machine_busy()
+    first_groups = groups()
+    before, (busy0, all0) = sample(first_groups), machine_busy()
     started = time.perf_counter()
     await asyncio.sleep(seconds)
     wall = time.perf_counter() - started
-    after, (busy1, all1) = sample(), machine_busy()
+    last_groups = groups()
+    after, (busy1, all1) = sample(last_groups), machine_busy()
     cores = os.cpu_count() or 1
-    percent = {name: 100 * (after[name] - before[name]) / wall for name in groups}
-    percent["dispatch+database"] = percent.get("dispatch", 0.0) + percent["database"]
+    percent: dict[str, float] = {}
+    for name in set(first_groups) | set(last_groups):
+        pids = set(first_groups.get(name, [])) | set(last_groups.get(name, []))
+        used = sum(max(0.0, after.get(pid, before.get(pid, 0.0)) - before.get(pid, 0.0)) for pid in pids)
+        percent[name] = 100 * used / wall
+    percent["dispatch+database"] = percent.get("dispatch", 0.0) + percent.get("database", 0.0)
     machine = 100 * cores * (busy1 - busy0) / (all1 - all0) if all1 > all0 else math.nan
     return IdleCpu(wall, percent, machine, stream.events - events)
