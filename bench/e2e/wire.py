@@ -93,8 +93,14 @@ class Submitter:
     async def submit(self, connection: Connection) -> str | None:
         """POST one request; its id when intake answered 202, else None (status counted)."""
         headers = {"Content-Type": "application/json", "X-API-Key": self.key, "Idempotency-Key": uuid.uuid4().hex}
+        body = self.body()
         try:
-            status, payload = await connection.request("POST", self.path, headers, self.body())
+            try:
+                status, payload = await connection.request("POST", self.path, headers, body)
+            except (OSError, asyncio.IncompleteReadError):
+                # The server closed an idle keep-alive connection: once more on a new one, same Idempotency-Key.
+                connection.close()
+                status, payload = await connection.request("POST", self.path, headers, body)
         except (OSError, asyncio.IncompleteReadError) as error:
             self.statuses[0] += 1
             self.errors.append(repr(error))
