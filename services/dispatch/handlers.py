@@ -227,6 +227,14 @@ def _place(district_id: str, data: RequestSubmittedV1, grid: dict[str, Any], com
 
 # -- commands --------------------------------------------------------------------------------------
 
+
+def refuse(request: Request, command: Command, ctx: Deciding, problem: str, volunteer_id: str | None = None) -> None:
+    """Answer a command that is not legal now with `request.command_rejected` and the reason."""
+    request.reject(
+        command.command_type, by=command.actor.label(), problem=problem, at=ctx.now, volunteer_id=volunteer_id
+    )
+
+
 C = TypeVar("C", bound=Command)
 Handler = Callable[[Request, Any, Deciding], None]
 COMMAND_HANDLERS: dict[type[Command], Handler] = {}
@@ -244,16 +252,13 @@ def handles(
 
 def handle_command(request: Request, command: Command, ctx: Deciding) -> None:
     """Apply one command; an illegal one is answered with `request.command_rejected` and the reason."""
-    by = command.actor.label()
     volunteer_id = getattr(command, "volunteer_id", None)
     if command.actor.role == "volunteer" and volunteer_id and command.actor.subject != volunteer_id:
-        request.reject(command.command_type, by=by, problem="a volunteer may only answer for themselves", at=ctx.now)
+        refuse(request, command, ctx, "a volunteer may only answer for themselves")
         return
     handler = COMMAND_HANDLERS.get(type(command))
     if handler is None:
-        request.reject(
-            command.command_type, by=by, problem=f"dispatch does not handle {command.command_type!r}", at=ctx.now
-        )
+        refuse(request, command, ctx, f"dispatch does not handle {command.command_type!r}")
         return
     handler(request, command, ctx)
 
@@ -262,13 +267,7 @@ def handle_command(request: Request, command: Command, ctx: Deciding) -> None:
 def accept_offer(request: Request, command: c.AcceptOfferV1, ctx: Deciding) -> None:
     by, volunteer_id = command.actor.label(), command.volunteer_id
     if request.rounds is None or volunteer_id not in request.state.offered_to:
-        request.reject(
-            command.command_type,
-            by=by,
-            problem=f"volunteer {volunteer_id} holds no open offer",
-            at=ctx.now,
-            volunteer_id=volunteer_id,
-        )
+        refuse(request, command, ctx, f"volunteer {volunteer_id} holds no open offer", volunteer_id=volunteer_id)
         return
     spare = {volunteer_id: ctx.roster.spare(volunteer_id)}
     step = offers.accept_offer(request.state, request.rounds, volunteer_id, at=ctx.now, spare_capacity=spare, by=by)
@@ -282,11 +281,11 @@ def accept_offer(request: Request, command: c.AcceptOfferV1, ctx: Deciding) -> N
 def decline_offer(request: Request, command: c.DeclineOfferV1, ctx: Deciding) -> None:
     by = command.actor.label()
     if request.rounds is None:
-        request.reject(
-            command.command_type,
-            by=by,
-            problem=f"volunteer {command.volunteer_id} holds no open offer",
-            at=ctx.now,
+        refuse(
+            request,
+            command,
+            ctx,
+            f"volunteer {command.volunteer_id} holds no open offer",
             volunteer_id=command.volunteer_id,
         )
         return
@@ -391,12 +390,7 @@ def reassign(request: Request, command: c.ReassignV1, ctx: Deciding) -> None:
             if state.status in AWAITING_VOLUNTEER and not state.offered_to:
                 match(request, ctx, by=by)
             else:
-                request.reject(
-                    command.command_type,
-                    by=by,
-                    problem=f"cannot match again a request that is {state.status.value}",
-                    at=ctx.now,
-                )
+                refuse(request, command, ctx, f"cannot match again a request that is {state.status.value}")
             return
         if request.run(GiveBack(by=by, reason=command.reason or "taken back by operator"), ctx.now):
             request.decide(
@@ -406,23 +400,11 @@ def reassign(request: Request, command: c.ReassignV1, ctx: Deciding) -> None:
         return
     target = command.volunteer_id
     if state.status in TERMINAL_STATUSES or state.status is RequestStatus.RESOLVED:
-        request.reject(
-            command.command_type,
-            by=by,
-            problem=f"cannot reassign a request that is {state.status.value}",
-            at=ctx.now,
-            volunteer_id=target,
-        )
+        refuse(request, command, ctx, f"cannot reassign a request that is {state.status.value}", volunteer_id=target)
         return
     volunteer = ctx.roster.get(target)
     if target != holder and (volunteer is None or not volunteer.active or volunteer.spare <= 0):
-        request.reject(
-            command.command_type,
-            by=by,
-            problem=f"volunteer {target} is unknown, inactive or at capacity",
-            at=ctx.now,
-            volunteer_id=target,
-        )
+        refuse(request, command, ctx, f"volunteer {target} is unknown, inactive or at capacity", volunteer_id=target)
         return
     if request.run(Reassign(volunteer_id=target, by=by, reason=command.reason), ctx.now):
         request.assigned_at = ctx.now
