@@ -28,12 +28,11 @@ from services.notify.auth import (
     webhook_manager,
 )
 from services.notify.domain.audiences import DistrictScope, RequestScope, Scope, VolunteerScope
-from services.notify.domain.masking import mask_phone
 from services.notify.domain.resume import MAX_POSITION, parse_cursor
 from services.notify.domain.targets import RefusedTarget
 from services.notify.feed import FeedHub
 from services.notify.handlers import handle_status_event
-from services.notify.messaging import PreferenceRepository, PushNotifier, gateway_for
+from services.notify.messaging import PreferenceRepository, PushNotifier
 from services.notify.repository import StatusEventRepository
 from services.notify.schemas import (
     DeliveryRead,
@@ -53,8 +52,10 @@ from services.notify.webhooks import WebhookWorker, check_target
 from shared.api_keys import ApiKeyRepository, Role
 from shared.consumer_loop import ConsumerStats, consume_forever
 from shared.contracts import EventEnvelope
+from shared.gateways import gateway_for
 from shared.http_observability import instrument
 from shared.kafka import EventPublisher, ensure_topics, manual_commit_consumer
+from shared.masking import mask_phone
 from shared.mongo import Document, connect, database, ping
 from shared.problem_details import install_problem_handlers, problem_response
 

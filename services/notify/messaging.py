@@ -1,52 +1,29 @@
-"""Push messages (SMS and voice) to residents and volunteers, behind a gateway adapter.
+"""Push messages (SMS and voice) to residents and volunteers through the gateway of `shared.gateways`.
 
-The default gateway only logs, with the number masked. A real gateway (an SMS provider's HTTP API, a
-voice-call service reading the text aloud) implements `MessageGateway` and is chosen in
-`gateway_for()` by the NOTIFY_SMS_GATEWAY setting: that is the one place to add it.
+The adapter is chosen by the NOTIFY_SMS_GATEWAY setting (`shared.gateways.gateway_for`).
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.notify.domain.audiences import volunteers_of
-from services.notify.domain.masking import mask_phone
 from services.notify.domain.messages import RESIDENT_TEMPLATES, VOLUNTEER_TEMPLATES, render
 from services.notify.domain.preferences import Channel, Preferences, push_channels
 from shared.consumer_loop import TRANSIENT_ERRORS
 from shared.contracts import EventEnvelope
+from shared.gateways import GatewayChannel, MessageGateway
+from shared.masking import mask_phone
 from shared.mongo import Document
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEZONE = "Asia/Shanghai"
-
-
-class MessageGateway(Protocol):
-    async def send(self, *, channel: Channel, phone: str, text: str, language: str) -> None:
-        """Hand one message to the carrier; raise on failure."""
-
-
-class LogOnlyGateway:
-    """Development default: writes what would be sent, never the full number."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[Channel, str, str]] = []
-
-    async def send(self, *, channel: Channel, phone: str, text: str, language: str) -> None:
-        self.sent.append((channel, mask_phone(phone), text))
-        log.info("%s to %s (%s): %s", channel.value, mask_phone(phone), language, text)
-
-
-def gateway_for(name: str) -> MessageGateway:
-    if name == "log":
-        return LogOnlyGateway()
-    raise ValueError(f"unknown NOTIFY_SMS_GATEWAY {name!r}; add the adapter in services/notify/messaging.py")
 
 
 class PreferenceRepository:
@@ -162,7 +139,7 @@ class PushNotifier:
         except DuplicateKeyError:
             return 0  # the other replica, or an earlier delivery of this event, sent it
         try:
-            await self._gateway.send(channel=channel, phone=phone, text=text, language=language)
+            await self._gateway.send(channel=GatewayChannel(channel.value), phone=phone, text=text, language=language)
         except Exception as exc:
             log.warning("%s to %s failed: %s", channel.value, mask_phone(phone), exc)
             await self._messages.update_one(

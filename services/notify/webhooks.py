@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import httpx
 
 from services.notify.domain.backoff import retry_delay, should_park
-from services.notify.domain.masking import mask_phones_in
 from services.notify.domain.signatures import (
     DELIVERY_ID_HEADER,
     EVENT_ID_HEADER,
@@ -39,6 +38,7 @@ from services.notify.domain.targets import (
 )
 from services.notify.settings import NotifySettings
 from services.notify.webhook_store import DeliveryRepository, WebhookEndpointRepository
+from shared.masking import mask_phones_in
 from shared.mongo import Document
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,10 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.notify.domain.preferences import Preferences
-from services.notify.messaging import LogOnlyGateway, PreferenceRepository, PushNotifier
+from services.notify.messaging import PreferenceRepository, PushNotifier
 from shared.api_keys import Role
 from shared.contracts import REQUEST_ASSIGNED, StatusChangedV1, new_event
+from shared.gateways import LogOnlyGateway
 from shared.mongo import Document
 from shared.request_ids import access_token, mint_request_id
 from tests.integration.notify.conftest import key_of

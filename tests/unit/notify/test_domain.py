@@ -17,7 +17,6 @@ from services.notify.domain.audiences import (
     volunteers_of,
 )
 from services.notify.domain.backoff import retry_delay, should_park
-from services.notify.domain.masking import mask_address, mask_phone, mask_phones_in
 from services.notify.domain.messages import RESIDENT_TEMPLATES, VOLUNTEER_TEMPLATES, render
 from services.notify.domain.preferences import Channel, Preferences, QuietHours, push_channels
 from services.notify.domain.quiet_hours import in_quiet_hours
@@ -25,6 +24,7 @@ from services.notify.domain.resume import ResumeDecision, parse_cursor, plan_res
 from services.notify.domain.signatures import sign, verify
 from services.notify.domain.targets import RefusedTarget, check_address, check_url_shape
 from shared.contracts.status import STATUS_EVENT_TYPES
+from shared.masking import mask_address, mask_phone, mask_phones_in
 
 
 class TestMasking:
