@@ -33,6 +33,7 @@ from services.notify.domain.targets import RefusedTarget
 from services.notify.feed import FeedHub
 from services.notify.handlers import handle_status_event
 from services.notify.messaging import PreferenceRepository, PushNotifier
+from services.notify.outbound_api import outbound_messages_router
 from services.notify.repository import StatusEventRepository
 from services.notify.schemas import (
     DeliveryRead,
@@ -99,7 +100,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     endpoints = WebhookEndpointRepository(db)
     deliveries = DeliveryRepository(db)
     preferences = PreferenceRepository(db)
-    notifier = PushNotifier(db, preferences, gateway_for(settings.sms_gateway))
+    notifier = PushNotifier(db, preferences, gateway_for(settings.sms_gateway), sender=settings.instance_id)
     hub = FeedHub(events, gap_timeout=settings.gap_timeout_seconds, poll_seconds=settings.poll_seconds)
     OPEN_STREAMS.set_function(lambda: hub.connections)
     STREAM_REPLAYS.set_function(lambda: hub.replaying)
@@ -137,6 +138,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         await events.ensure_indexes()
         await endpoints.ensure_indexes()
         await deliveries.ensure_indexes()
+        await notifier.start()
         await ensure_topics(settings.kafka_bootstrap, topics)
         worker = WebhookWorker(endpoints=endpoints, deliveries=deliveries, settings=settings)
         worker_box.append(worker)
@@ -159,6 +161,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await hub.close()
+        await notifier.close()
         await worker.close()
         await consumer.stop()
         await publisher.close()
@@ -504,6 +507,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     async def readiness() -> dict[str, bool]:
         return {"database": await ping(db), "consumer": bool(tasks) and not any(task.done() for task in tasks)}
 
+    app.include_router(outbound_messages_router(keys, notifier.messages))
     install_problem_handlers(app)
     instrument(app, "notify", readiness, limits=settings.rate_limits())
     return app
