@@ -38,11 +38,20 @@ from shared.gateways.twilio_signature import SIGNATURE_HEADER, signature_valid
 from shared.kafka import BrokerUnavailable
 from shared.masking import mask_phone
 from shared.phone_numbers import InvalidPhoneNumber, normalise
+from shared.problem_details import PROBLEM_JSON, PROBLEM_SCHEMA
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["inbound messages"])
 TWILIO_PATH: Final = "/v1/inbound/sms/twilio"
 TWIML: Final = "application/xml"
+REFUSED: Final[dict[int | str, dict[str, object]]] = {
+    status: {"description": text, "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}
+    for status, text in (
+        (400, "Not a form-encoded body"),
+        (403, "Not signed by the SMS provider (X-Twilio-Signature)"),
+        (404, "Inbound SMS is not enabled on this deployment"),
+    )
+}
 
 
 class InboundSmsSettings(BaseSettings):
@@ -95,13 +104,16 @@ def _aware(value: object) -> datetime | None:
     TWILIO_PATH,
     summary="Twilio's inbound SMS webhook (signed with X-Twilio-Signature); answers TwiML",
     response_class=Response,
-    responses={200: {"content": {TWIML: {}}, "description": "TwiML with the text sent back"}, 403: {}},
+    responses={200: {"content": {TWIML: {}}, "description": "TwiML with the text sent back"}, **REFUSED},
 )
 async def twilio_inbound_sms(request: Request, ctx: Ctx) -> Response:
     config = configuration(request, ctx)
     if not config.auth_token:
-        raise Problem(503, "Not configured", "inbound SMS needs TWILIO_AUTH_TOKEN", code="inbound-sms-off")
-    form = await request.form()
+        raise Problem(404, "Not found", "inbound SMS is not enabled here (TWILIO_AUTH_TOKEN)", code="inbound-sms-off")
+    try:
+        form = await request.form()
+    except Exception as exc:  # a malformed multipart body: Twilio only sends application/x-www-form-urlencoded
+        raise Problem(400, "Bad request", "expected a form-encoded body", code="bad-form") from exc
     params = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
     if not signature_valid(config.auth_token, config.url, params, request.headers.get(SIGNATURE_HEADER)):
         raise Problem(403, "Forbidden", "the request is not signed by the SMS provider", code="bad-signature")
