@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -113,6 +114,7 @@ class PushNotifier:
         self._prompts = ReplyPrompts(db)
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._retrying: set[asyncio.Task[None]] = set()
+        self._carrier_down_until = 0.0  # monotonic time until which new messages are queued, not tried inline
 
     async def start(self) -> None:
         """Indexes, and the retries this replica had scheduled before it stopped, rescheduled in memory."""
@@ -235,7 +237,27 @@ class PushNotifier:
             return 0  # the other replica, or an earlier delivery of this event, sent it
         if message.prompt is not None and channel is Channel.SMS:
             await self._open_prompt(envelope, message, message.prompt, now)
+        if time.monotonic() < self._carrier_down_until:
+            await self._defer(outbound)
+            return 0
         return 1 if await self._attempt(outbound) else 0
+
+    async def _defer(self, outbound: Outbound) -> None:
+        """The carrier just failed: queue this message for later rather than wait out its timeout inline.
+
+        Without this, an outage would hold the consumer (and so every stream of the replica) for one
+        timeout per message; deferred messages are tried by their timers, and the first success clears it.
+        """
+        delay = retry_delay(1, base=self._settings.backoff_base_seconds, cap=self._settings.backoff_cap_seconds)
+        now = datetime.now(UTC)
+        error = "deferred: the carrier failed just before"
+        await _recorded(
+            self.messages.retrying(
+                outbound.id, attempts=outbound.attempts, error=error, next_at=now + timedelta(seconds=delay), at=now
+            )
+        )
+        MESSAGES.labels(outbound.channel, "deferred").inc()
+        self._schedule(outbound, delay)
 
     async def _open_prompt(self, envelope: EventEnvelope, message: Planned, kind: PromptKind, now: datetime) -> None:
         lifetime = (
@@ -268,6 +290,8 @@ class PushNotifier:
             retryable = exc.retryable if isinstance(exc, SendFailed) else True
             error = mask_phones_in(str(exc) or type(exc).__name__)[:300]
             now = datetime.now(UTC)
+            if retryable:
+                self._carrier_down_until = time.monotonic() + self._settings.backoff_base_seconds
             if retryable and attempts < self._settings.max_attempts:
                 delay = retry_delay(
                     attempts, base=self._settings.backoff_base_seconds, cap=self._settings.backoff_cap_seconds
@@ -285,6 +309,7 @@ class PushNotifier:
                 await _recorded(self.messages.failed(outbound.id, attempts=attempts, error=error, at=now))
                 MESSAGES.labels(outbound.channel, "failed").inc()
             return False
+        self._carrier_down_until = 0.0
         await _recorded(self.messages.sent(outbound.id, attempts=attempts, at=datetime.now(UTC)))
         MESSAGES.labels(outbound.channel, "sent").inc()
         return True

@@ -202,3 +202,28 @@ async def test_failed_sends_are_retried_with_backoff_then_given_up_and_shown_to_
     other_district = await key_of(db, Role.OPERATOR, district_id="chengxi")
     refused = await notify.get(f"/v1/districts/{DISTRICT}/messages", headers={"X-API-Key": other_district})
     assert refused.status_code in (403, 404)
+
+
+async def test_while_the_carrier_fails_new_messages_wait_for_their_timer_instead_of_holding_the_consumer(
+    db: AsyncDatabase[Document], twilio: TwilioStandIn
+) -> None:
+    settings = MessageSettings(NOTIFY_SMS_BACKOFF_BASE_SECONDS=0.5, NOTIFY_SMS_MAX_ATTEMPTS=4)
+    gateway = TwilioGateway(TwilioSettings(**twilio.environment()))  # type: ignore[arg-type]
+    pushing = PushNotifier(db, PreferenceRepository(db), gateway, settings=settings, sender="test-notify-outage")
+    first, second = phone(), phone()
+    one = await a_request(db, {"name": "王秀英", "phone": first}, None)
+    two = await a_request(db, {"name": "刘爷爷", "phone": second}, None)
+    twilio.fail_next(1, 503)
+    try:
+        await pushing.notify(event(one, s.REQUEST_STARTED, 5, volunteer_id="v-li-jianguo"))
+        await pushing.notify(event(two, s.REQUEST_STARTED, 5, volunteer_id="v-li-jianguo"))
+        assert twilio.requests_seen == 1  # the second was not tried inline after the first failed
+        deferred = await db.outbound_messages.find_one({"_id": f"sms:request:{two}:{two}:5"})
+        assert deferred is not None and deferred["state"] == "retrying"
+
+        await twilio.wait_for(lambda m: m.to == first, within=10)
+        await twilio.wait_for(lambda m: m.to == second, within=10)
+        assert len(twilio.to(first)) == len(twilio.to(second)) == 1
+    finally:
+        await pushing.close()
+        await gateway.close()
