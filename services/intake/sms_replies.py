@@ -32,13 +32,14 @@ class Answer(StrEnum):
 
 
 ANSWERS: Final[dict[Answer, dict[str, str]]] = {
+    # Dispatch confirms (or finds another volunteer was first): notify's assignment text follows.
     Answer.ACCEPTED: {
-        "zh": "收到，这单交给您了。地址和电话请看志愿者页面。",
-        "en": "Got it, the request is yours. See the volunteer page for the address and phone.",
+        "zh": "收到，正在为您确认接单，稍后短信告诉您。",
+        "en": "Got it. We are confirming the request for you; a text will follow.",
     },
     Answer.DECLINED: {"zh": "收到，这单我们另找人。谢谢！", "en": "Got it, we will ask someone else. Thank you!"},
     Answer.RATED: {"zh": "收到，谢谢您的评价！", "en": "Got it, thank you for your rating!"},
-    Answer.NOT_DONE: {"zh": "收到，我们会再安排人来办。", "en": "Got it. We will send someone again."},
+    Answer.NOT_DONE: {"zh": "收到，谢谢您告诉我们。", "en": "Got it, thank you for telling us."},
     Answer.OFFER_HELP: {"zh": "请回复1接单，或回复2不接。", "en": "Please reply 1 to accept, or 2 to decline."},
     Answer.RATING_HELP: {
         "zh": "请回复1到5打分，5分最满意；没办好请回复0。",

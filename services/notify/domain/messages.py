@@ -52,7 +52,6 @@ RESIDENT_SMS: Final[dict[str, Texts]] = {
         "zh": "我们会重新为您办理：{item}。",
         "en": "We will handle your request again: {item}.",
     },
-    s.REQUEST_RATED: {"zh": "谢谢您的评价！", "en": "Thank you for your rating!"},
     s.REQUEST_ESCALATED: {
         "zh": "您的求助（{item}）已交给{level}处理。",
         "en": "Your request ({item}) has been passed to the {level}.",
@@ -100,10 +99,6 @@ RESIDENT_VOICE: Final[dict[str, Texts]] = {
     s.REQUEST_REOPENED: {
         "zh": "您好，这里是社区服务。我们会重新帮您办：{item}。",
         "en": "Hello, this is your community service. We will do it again: {item}.",
-    },
-    s.REQUEST_RATED: {
-        "zh": "您好，这里是社区服务。谢谢您的评价。",
-        "en": "Hello, this is your community service. Thank you for your rating.",
     },
     s.REQUEST_ESCALATED: {
         "zh": "您好，这里是社区服务。您的事情已经交给{level}办了：{item}。",

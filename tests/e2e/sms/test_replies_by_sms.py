@@ -7,6 +7,7 @@ webhook, signed as Twilio signs it, for every text a person sends back.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -133,6 +134,15 @@ async def first_offer(twilio: TwilioStandIn) -> tuple[str, str, Received]:
     return vid, phone, offer
 
 
+async def rated_by_dispatch(db: AsyncDatabase[Document], request_id: str) -> None:
+    for _ in range(120):
+        document = await db.requests.find_one({"_id": request_id}, {"rating": 1})
+        if document is not None and document.get("rating"):
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError("dispatch did not record the rating within 30 s")
+
+
 def given(volunteer_id: str) -> str:
     return {FIRST_VOLUNTEER[0]: "雪", SECOND_VOLUNTEER[0]: "建华"}[volunteer_id]
 
@@ -164,7 +174,8 @@ async def test_decline_accept_and_rate_all_by_text(stack: Stack) -> None:
         accepting_phone = SECOND_VOLUNTEER[2] if declining == FIRST_VOLUNTEER[0] else FIRST_VOLUNTEER[2]
         await stack.twilio.wait_for(to(accepting_phone))
         accepted = await stack.text(accepting_phone, "１")  # typed full-width
-        assert accepted.status_code == 200 and "这单交给您了" in accepted.text
+        assert accepted.status_code == 200 and "正在为您确认接单" in accepted.text
+        await stack.twilio.wait_for(contains(accepting_phone, "这单交给您了：代购药品（河东第一网格）"))
         told = await stack.twilio.wait_for(contains(RESIDENT, "已接下"))
         assert f"志愿者{given(accepting)}" in told.text and "代购药品" in told.text
 
@@ -178,7 +189,7 @@ async def test_decline_accept_and_rate_all_by_text(stack: Stack) -> None:
 
         rated = await stack.text(RESIDENT, "5")
         assert rated.status_code == 200 and "谢谢您的评价" in rated.text
-        await stack.twilio.wait_for(contains(RESIDENT, "谢谢您的评价！"))
+        await rated_by_dispatch(stack.db, request_id)
         again = await stack.text(RESIDENT, "4")
         assert again.status_code == 200 and "已经评过分了" in again.text
 
