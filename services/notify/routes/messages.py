@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Query
+from fastapi.requests import HTTPConnection
 from pydantic import BaseModel
 
-from services.notify.auth import OPERATOR_ROLES, Denied, district_principal
-from services.notify.outbound_store import OutboundMessages
-from shared.api_keys import ApiKeyRepository
-from shared.problem_details import problem_response
+from services.notify.auth import OPERATOR_ROLES, Ctx, DistrictId, district_principal
+
+router = APIRouter(tags=["messages"])
 
 
 class OutboundMessageRead(BaseModel):
@@ -46,23 +46,22 @@ def message_read(document: dict[str, Any]) -> OutboundMessageRead:
     )
 
 
-def outbound_messages_router(keys: ApiKeyRepository, messages: OutboundMessages) -> APIRouter:
-    router = APIRouter(tags=["messages"])
+async def operator_of_district(connection: HTTPConnection, ctx: Ctx, district_id: DistrictId) -> str:
+    await district_principal(connection, ctx.keys, OPERATOR_ROLES, district_id)
+    return district_id
 
-    @router.get(
-        "/v1/districts/{district_id}/messages",
-        response_model=list[OutboundMessageRead],
-        summary="Operator: SMS/voice messages that failed (or are waiting to be retried), at most 200",
-    )
-    async def list_messages(
-        request: Request,
-        district_id: Annotated[str, Path(min_length=1, max_length=63)],
-        state: Annotated[Literal["failed", "retrying", "sending"], Query()] = "failed",
-    ) -> Any:
-        try:
-            await district_principal(request, keys, OPERATOR_ROLES, district_id)
-        except Denied as denied:
-            return problem_response(denied.status, denied.code, denied.detail, code=denied.code)
-        return [message_read(document) for document in await messages.of_district(district_id, state)]
 
-    return router
+OperatorsDistrict = Annotated[str, Depends(operator_of_district)]
+
+
+@router.get(
+    "/v1/districts/{district_id}/messages",
+    response_model=list[OutboundMessageRead],
+    summary="Operator: SMS/voice messages that failed (or are waiting to be retried), at most 200",
+)
+async def list_messages(
+    ctx: Ctx,
+    district_id: OperatorsDistrict,
+    state: Annotated[Literal["failed", "retrying", "sending"], Query()] = "failed",
+) -> list[OutboundMessageRead]:
+    return [message_read(document) for document in await ctx.notifier.messages.of_district(district_id, state)]
