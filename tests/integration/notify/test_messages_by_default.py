@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -224,6 +225,32 @@ async def test_while_the_carrier_fails_new_messages_wait_for_their_timer_instead
         await twilio.wait_for(lambda m: m.to == first, within=10)
         await twilio.wait_for(lambda m: m.to == second, within=10)
         assert len(twilio.to(first)) == len(twilio.to(second)) == 1
+    finally:
+        await pushing.close()
+        await gateway.close()
+
+
+async def test_a_restarted_replica_resends_the_messages_it_was_retrying_and_only_its_own(
+    db: AsyncDatabase[Document], twilio: TwilioStandIn
+) -> None:
+    mine, theirs = phone(), phone()
+    now = datetime.now(UTC)
+    waiting = {"channel": "sms", "text": "您的求助（代购米面油）已取消。", "language": "zh", "state": "retrying"}
+    await db.outbound_messages.insert_many(
+        [
+            {"_id": f"sms:request:r-{uuid.uuid4().hex}:e", "district_id": DISTRICT, "phone": mine, **waiting,
+             "sender": "test-notify-restarted", "attempts": 2, "next_attempt_at": now},
+            {"_id": f"sms:request:r-{uuid.uuid4().hex}:e", "district_id": DISTRICT, "phone": theirs, **waiting,
+             "sender": "another-replica", "attempts": 2, "next_attempt_at": now},
+        ]
+    )  # fmt: skip
+    gateway = TwilioGateway(TwilioSettings(**twilio.environment()))  # type: ignore[arg-type]
+    pushing = PushNotifier(db, PreferenceRepository(db), gateway, settings=FAST_RETRIES, sender="test-notify-restarted")
+    try:
+        await pushing.start()
+        await twilio.wait_for(lambda m: m.to == mine, within=10)
+        await asyncio.sleep(0.3)
+        assert twilio.to(theirs) == []
     finally:
         await pushing.close()
         await gateway.close()
