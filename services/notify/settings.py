@@ -11,10 +11,10 @@ class NotifySettings(PlatformNotifySettings):
     client_queue_size: int = Field(512, ge=1, validation_alias="NOTIFY_CLIENT_QUEUE_SIZE")
     # History is the status topic (its retention, KAFKA_STATUS_RETENTION_HOURS, is the horizon). Each replica
     # keeps each district's latest events in memory and reads further back from Kafka.
-    recent_events_per_district: int = Field(5000, ge=1, validation_alias="NOTIFY_RECENT_EVENTS_PER_DISTRICT")
+    recent_events_per_district: int = Field(2000, ge=1, validation_alias="NOTIFY_RECENT_EVENTS_PER_DISTRICT")
     # At start, each status partition is read back by this many records, so reconnecting streams find
     # their recent history in memory on a replica that just started.
-    startup_backfill: int = Field(20000, ge=0, validation_alias="NOTIFY_STARTUP_BACKFILL")
+    startup_backfill: int = Field(10000, ge=0, validation_alias="NOTIFY_STARTUP_BACKFILL")
     log_readers: int = Field(4, ge=1, validation_alias="NOTIFY_LOG_READERS")
     log_read_timeout_seconds: float = Field(60.0, gt=0, validation_alias="NOTIFY_LOG_READ_TIMEOUT_SECONDS")
     # How often a replica asks where each partition's log begins now (what retention has deleted).
