@@ -13,7 +13,6 @@ from starlette.websockets import WebSocket
 
 from services.notify.bootstrap import NotifyContext
 from services.notify.domain.audiences import DistrictScope, RequestScope, Scope, VolunteerScope
-from services.notify.repository import StatusEventRepository
 from shared.api_keys import ApiKeyRepository, Principal, Role
 from shared.mongo import Document
 from shared.problem_details import problem_response
@@ -112,7 +111,6 @@ async def resident_district(
     request_id: str,
     district_id: str | None,
     db: AsyncDatabase[Document],
-    events: StatusEventRepository,
 ) -> str:
     """Check the request's access token and return the request's district."""
     token = access_token_of(connection)
@@ -124,14 +122,11 @@ async def resident_district(
         if not issued_by_us(signing_keys, district_id, request_id):
             raise Denied(404, "not-found", "no such request in this district")
         return district_id
-    # The request id's tag names its district: try each district we know before asking the history.
+    # The request id's tag names its district: try each district we know (a small reference collection).
     async for district in db.districts.find({}, {"_id": 1}):
         if issued_by_us(signing_keys, str(district["_id"]), request_id):
             return str(district["_id"])
-    found = await events.district_of(request_id)
-    if found is None:
-        raise Denied(404, "not-found", "no such request")
-    return found
+    raise Denied(404, "not-found", "no such request")
 
 
 # --- the same checks as FastAPI dependencies: a route names who may call it, and never catches Denied ---------
@@ -165,7 +160,6 @@ async def resident_audience(
         request_id=request_id,
         district_id=district_id,
         db=ctx.db,
-        events=ctx.events,
     )
     return Audience(found, RequestScope(request_id))
 
