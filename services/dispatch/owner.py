@@ -33,6 +33,7 @@ from pydantic import ValidationError
 from services.dispatch.district import District, restored_roster
 from services.dispatch.domain.matching import Place
 from services.dispatch.handlers import Rules
+from services.dispatch.read_models.maintainer import ReadModelMaintainer
 from services.dispatch.reference import Keys, ReferenceCache
 from services.dispatch.request import Request
 from services.dispatch.store import DispatchStore, Fenced, Lease
@@ -120,6 +121,7 @@ class DispatchOwner:
         self._publisher = publisher
         self._settings = settings
         self._reference = ReferenceCache(store.reference)
+        self._read_models = ReadModelMaintainer(store.read_model)
         self._partitions: dict[int, OwnedPartition] = {}
         self._lock = asyncio.Lock()
         self._last_rematch = time.monotonic()
@@ -191,6 +193,8 @@ class DispatchOwner:
         )
         for request in requests:
             district.adopt(request)
+        board = self._read_models.restored(district, restored.requests, now_ms(), part.lease.epoch)
+        await self._store.write_read_models(part.lease, board)
         places = {r.place for r in district.requests.values()}
         await self._reference.ensure(k for place in places for k in Keys.responsible(place))
         part.districts[district_id] = district
@@ -361,6 +365,11 @@ class DispatchOwner:
                 for request in requests.values():
                     request.version += 1
                     documents.append(request.to_document(epoch=part.lease.epoch))
+                # Read models first: see services/dispatch/read_models/maintainer.py for why the order matters.
+                read_models = await self._read_models.changed(
+                    part.districts, documents, loads.values(), now_ms(), part.lease.epoch
+                )
+                await self._store.write_read_models(part.lease, read_models)
                 refused = await self._store.write(part.lease, documents, loads.values(), part.published)
                 part.published = set()
                 await self._store.check(part.lease)

@@ -27,6 +27,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from services.dispatch.domain.matching import Volunteer
+from services.dispatch.read_models import ReadModelWrite
 from services.dispatch.reference import Key
 from shared.mongo import Document
 
@@ -206,6 +207,28 @@ class DispatchStore:
                 await self.check(lease)
                 raise Fenced(f"{lease.key}: a volunteer's load was written by a newer owner") from exc
         return refused
+
+    async def write_read_models(self, lease: Lease, writes: Iterable[ReadModelWrite]) -> None:
+        """Replace read-model documents by `_id` (fenced like the requests), before the batch's requests."""
+        newer = {"owner_epoch": {"$not": {"$gt": lease.epoch}}}
+        by_collection: dict[str, list[Any]] = {}
+        for write in writes:
+            document = write.document
+            by_collection.setdefault(write.collection, []).append(
+                ReplaceOne({"_id": document["_id"], **newer}, document, upsert=True)
+            )
+        for collection, operations in by_collection.items():
+            for start in range(0, len(operations), MAX_WRITES_PER_COMMAND):
+                try:
+                    await self._db[collection].bulk_write(
+                        operations[start : start + MAX_WRITES_PER_COMMAND], ordered=False
+                    )
+                except (BulkWriteError, KeyError):
+                    await self.check(lease)  # Fenced when a newer owner wrote one; else the error stands
+                    raise
+
+    async def read_model(self, collection: str, document_id: str) -> Document | None:
+        return await self._db[collection].find_one({"_id": document_id})
 
     async def _one_by_one(self, lease: Lease, operations: list[tuple[str, Any]]) -> list[str]:
         refused: list[str] = []
