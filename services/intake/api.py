@@ -10,11 +10,11 @@ from dataclasses import replace
 from fastapi import FastAPI
 
 from services.intake import openapi_doc
-from services.intake.auth import KeyCache
 from services.intake.body_limit import BodySizeLimit
 from services.intake.context import IntakeContext
 from services.intake.open311.routes import router as open311_router
 from services.intake.problems import install, render_limit
+from services.intake.reference_cache import DatabaseReferenceSource, ReferenceCache
 from services.intake.repository import IntakeRepository
 from services.intake.routes.commands import router as commands_router
 from services.intake.routes.reference import router as reference_router
@@ -46,14 +46,21 @@ def create_app(settings: IntakeSettings | None = None, limits: ApiLimits | None 
     limits = limits or ApiLimits()
     client = connect(settings)
     db = database(client, settings)
-    repository = IntakeRepository(db, cache_seconds=limits.reference_cache_seconds)
+    repository = IntakeRepository(db)
+    reference = ReferenceCache(
+        DatabaseReferenceSource(db, ApiKeyRepository(db)),
+        check_seconds=limits.reference_check_seconds,
+        max_age_seconds=limits.reference_max_age_seconds,
+        key_trust_seconds=limits.auth_cache_seconds,
+    )
+    repository.on_change(reference.changed)
     ctx = IntakeContext(
         repository=repository,
+        reference=reference,
         publisher=EventPublisher(settings.kafka_bootstrap, settings.kafka_timeout_seconds),
         topics=settings.topics(),
         id_key=settings.signing_key(),
         previous_id_keys=settings.verification_keys()[1:],
-        api_keys=ApiKeyRepository(db),
         settings=settings,
         limits=limits,
     )
@@ -69,7 +76,9 @@ def create_app(settings: IntakeSettings | None = None, limits: ApiLimits | None 
         except Exception as exc:
             # Intake still starts, answering 503 per request, so that clients get a clear reason.
             log.warning("could not ensure Kafka topics at start-up: %r", exc)
+        reference.start()
         yield
+        await reference.stop()
         await ctx.publisher.close()
         await client.close()
 
@@ -80,7 +89,6 @@ def create_app(settings: IntakeSettings | None = None, limits: ApiLimits | None 
         lifespan=lifespan,
     )
     app.state.intake = ctx
-    app.state.key_cache = KeyCache(limits.auth_cache_seconds)
     install(app)
     app.include_router(requests_router)
     app.include_router(commands_router)

@@ -48,10 +48,10 @@ async def submit_request(
 ) -> str:
     """Publish `request.submitted` and return the request id once Kafka has acknowledged it."""
     district_id = scope.district_id
-    grid = await ctx.repository.grid(district_id, body.grid_id)
+    grid = await ctx.reference.grid(district_id, body.grid_id)
     if grid is None:
         raise invalid("grid_id", f"grid {body.grid_id!r} does not exist in district {district_id!r}")
-    item = await ctx.repository.menu_item(district_id, grid["community_id"], body.menu_item_code)
+    item = await ctx.reference.menu_item(district_id, grid["community_id"], body.menu_item_code)
     if item is None or item.get("active") is False:
         raise invalid(
             "menu_item_code",
@@ -68,7 +68,7 @@ async def submit_request(
     staff = scope.role in (Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN)
     if body.priority is not None and not staff:
         raise invalid("priority", "only operators set a priority; the menu item's urgency applies", "forbidden")
-    resident = await ctx.repository.resident_by_phone(district_id, body.resident_phone)
+    resident = await ctx.reference.resident_by_phone(district_id, body.resident_phone)
     name = body.resident_name or (resident or {}).get("name")
     if not name:
         if not (staff or name_optional):

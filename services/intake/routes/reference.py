@@ -108,7 +108,7 @@ async def put_district(
     summary="The district's street offices, communities and grids, for choosing where a resident lives",
 )
 async def directory(district_id: PublicDistrict, ctx: Ctx) -> Directory:
-    district = await ctx.repository.district(district_id) or {"_id": district_id}
+    district = await ctx.reference.district(district_id) or {"_id": district_id}
 
     async def entries(collection: str) -> list[DirectoryEntry]:
         documents = await ctx.repository.references(collection, district_id, after=None, limit=5000)
@@ -143,7 +143,7 @@ async def community_menu(district_id: PublicDistrict, community_id: DocumentId, 
     summary="The menu offered to residents of a grid (its community's menu)",
 )
 async def grid_menu(district_id: PublicDistrict, grid_id: DocumentId, ctx: Ctx) -> list[MenuItemView]:
-    grid = await ctx.repository.grid(district_id, grid_id)
+    grid = await ctx.reference.grid(district_id, grid_id)
     if grid is None:
         raise not_found("grid", grid_id)
     return [menu_view(d) for d in await ctx.repository.menu(district_id, grid["community_id"])]
