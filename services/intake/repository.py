@@ -229,6 +229,10 @@ class IntakeRepository:
     async def request(self, district_id: str, request_id: str) -> Document | None:
         return await self._db.requests.find_one({"_id": request_id, "district_id": district_id}, INTERNAL_FIELDS)
 
+    async def reply_prompt(self, phone: str) -> Document | None:
+        """The latest message that asked this phone for a digit reply (written by notify; CONTRACTS B)."""
+        return await self._db.reply_prompts.find_one({"_id": phone})
+
     async def search_requests(self, district_id: str, conditions: list[Document], limit: int) -> list[Document]:
         query: Document = {"district_id": district_id}
         if conditions:
