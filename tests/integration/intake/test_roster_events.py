@@ -154,7 +154,7 @@ class TestAdminApiAnnounces:
         grid = {"community_id": "xianggelila", "name_zh": "搬家网格", "name_en": "Moving grid"}
         await intake.put(f"{base}/grids/mv-01", json=grid, headers=admin)
         await intake.put(f"{base}/volunteers/v-mv-1", json=profile(grid_id="mv-01"), headers=admin)
-        await intake.put(f"{base}/residents/r-mv-1", json={"grid_id": "mv-01", "phone": "13900007777"}, headers=admin)
+        await intake.put(f"{base}/residents/r-mv-1", json={"grid_id": "mv-01", "phone": "13900007777", "address": "x", "name": "x"}, headers=admin)
 
         moved = await intake.put(f"{base}/grids/mv-01", json={**grid, "community_id": "renminjie-east"}, headers=admin)
         first, second = await tap.matching(of_volunteer("v-mv-1"), count=2)
