@@ -158,6 +158,18 @@ async function onThePhone(event, path, body) {
     event.target.reset();
   } catch (error) {
     $("#desk-action-result").textContent = error.message;
+    return;
+  }
+  // Dispatch applies the command within a second or so: show the request again once it has.
+  const before = JSON.stringify([desk.request.rating, desk.request.notes, desk.request.status]);
+  for (let attempt = 0; attempt < 10 && desk.request?.request_id === id; attempt += 1) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const now = await api(`/console/api/desk/requests/${encodeURIComponent(id)}`).catch(() => null);
+    if (now && JSON.stringify([now.rating, now.notes, now.status]) !== before) {
+      desk.request = now;
+      renderDesk();
+      return;
+    }
   }
 }
 
