@@ -2,7 +2,7 @@
 // and record a rating, a "not done" or a note taken on the phone. Uses console.js's $, t, api, text, state.
 "use strict";
 
-const desk = { lookup: null, household: null, request: null, menu: [] };
+const desk = { phone: "", lookup: null, household: null, request: null, menu: [] };
 const translated = (key, value) => (I18N[state.lang][key] || I18N.zh[key] || {})[value] || value;
 const when = (iso) => (iso ? new Date(iso).toLocaleString(state.lang === "zh" ? "zh-CN" : "en-GB") : "");
 
@@ -11,10 +11,17 @@ async function lookUpCaller(event) {
   const phone = $("#desk-phone").value.trim();
   try {
     desk.lookup = await api(`/console/api/desk/callers?phone=${encodeURIComponent(phone)}`);
-    desk.household = null;
-    desk.request = null;
+    // Looking the same caller up again refreshes the lists and keeps the household chosen; another caller starts over.
+    const same = phone.replace(/\D/g, "") === desk.phone && desk.household;
+    desk.phone = phone.replace(/\D/g, "");
+    desk.household = same ? desk.lookup.households.find((h) => h.resident_id === desk.household.resident_id) || null : null;
+    if (!same) {
+      desk.request = null;
+      $("#desk-household").hidden = true;
+      $("#desk-request").hidden = true;
+    }
     renderDesk();
-    $("#desk-households tbody tr")?.focus();
+    if (!same) $("#desk-households tbody tr")?.focus();
   } catch (error) {
     $("#desk-lookup-result").textContent = error.message;
   }

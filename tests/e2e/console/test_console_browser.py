@@ -130,8 +130,11 @@ async def serve_until_resolved(intake_url: str, volunteer_key: str, request_id: 
             raise AssertionError(f"request {request_id} is {seen!r}, never {status!r}")
 
         await reaches("offered")
-        steps = (("offer/accept", {}, "assigned"), ("work/start", {}, "in_progress"),
-                 ("work/complete", {"note": "药已送到"}, "resolved"))  # fmt: skip
+        steps: list[tuple[str, dict[str, str], str]] = [
+            ("offer/accept", {}, "assigned"),
+            ("work/start", {}, "in_progress"),
+            ("work/complete", {"note": "药已送到"}, "resolved"),
+        ]
         for step, body, then in steps:
             answer = await phone.post(f"{base}/{step}", json=body)
             assert answer.status_code == 202, answer.text
@@ -208,12 +211,15 @@ async def test_the_hotline_desk_looks_a_caller_up_files_with_questions_and_recor
 
     # The leader calls back with the rating: look up again, choose the household and the request by keyboard.
     recent = page.locator(f'#desk-requests tr[data-request-id="{request_id}"]')
-    for _ in range(50):
+    await household.focus()
+    await household.press("Enter")
+    for _ in range(30):  # looking the same caller up again keeps the household chosen and refreshes its requests
         await page.get_by_test_id("desk-lookup").click()
-        await household.press("Enter")
-        if await recent.count():
+        try:
+            await expect(recent).to_have_count(1, timeout=1_000)
             break
-        await asyncio.sleep(0.3)
+        except AssertionError:
+            continue
     await expect(recent).to_contain_text("代取处方药")
     await recent.focus()
     await recent.press("Enter")
