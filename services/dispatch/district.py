@@ -24,7 +24,7 @@ from services.dispatch.domain.states import Timer
 from services.dispatch.handlers import Deciding, Rules
 from services.dispatch.reference import ReferenceCache
 from services.dispatch.request import Request
-from shared.contracts import EventEnvelope, RequestSubmittedV1, VolunteerChangedV1, VolunteerRemovedV1
+from shared.contracts import EventEnvelope, RequestSubmitted, VolunteerChangedV1, VolunteerRemovedV1
 from shared.contracts.commands import Command
 from shared.mongo import Document
 
@@ -105,7 +105,7 @@ class District:
     def deciding(self, now: datetime) -> Deciding:
         return Deciding(self.roster, self.reference, self.rules, self.tz, now)
 
-    def submit(self, envelope: EventEnvelope, data: RequestSubmittedV1, now: datetime) -> Request | None:
+    def submit(self, envelope: EventEnvelope, data: RequestSubmitted, now: datetime) -> Request | None:
         if envelope.request in self.requests or envelope.request in self._recently_closed:
             return None  # a redelivery, or intake's retry of the same submission: the request exists
         try:

@@ -42,7 +42,7 @@ from services.dispatch.domain.states import (
 )
 from services.dispatch.reference import Keys, ReferenceCache
 from services.dispatch.request import EXCLUSIONS_KEPT, SYSTEM, MenuTerms, OfferDefaults, Request, offer_policy
-from shared.contracts import EventEnvelope, RequestSubmittedV1
+from shared.contracts import EventEnvelope, RequestSubmitted
 from shared.contracts import commands as c
 from shared.contracts.commands import Command
 
@@ -157,7 +157,7 @@ def take_escalation(request: Request, step: EscalationStep, ctx: Deciding) -> No
 # -- submission ------------------------------------------------------------------------------------
 
 
-def refuse_submission(envelope: EventEnvelope, data: RequestSubmittedV1, ctx: Deciding, reason: str) -> Request:
+def refuse_submission(envelope: EventEnvelope, data: RequestSubmitted, ctx: Deciding, reason: str) -> Request:
     """The request as `rejected`, with the reason, when its submission cannot be applied at all."""
     request = _new_request(envelope, data, ctx, MenuTerms(code=data.menu_item_code), {}, data.community_id or "")
     request.emit([notice(request.state, REQUEST_RECEIVED, at=ctx.now, by=SYSTEM)], message="request received")
@@ -166,7 +166,7 @@ def refuse_submission(envelope: EventEnvelope, data: RequestSubmittedV1, ctx: De
     return request
 
 
-def submit(envelope: EventEnvelope, data: RequestSubmittedV1, ctx: Deciding) -> Request:
+def submit(envelope: EventEnvelope, data: RequestSubmitted, ctx: Deciding) -> Request:
     """Create the request from its submission and start matching it (or reject an item not on the menu)."""
     district_id, now = envelope.district_id, ctx.now
     grid = ctx.reference.get(Keys.grid(district_id, data.grid_id)) or {}
@@ -191,7 +191,7 @@ def submit(envelope: EventEnvelope, data: RequestSubmittedV1, ctx: Deciding) -> 
 
 def _new_request(
     envelope: EventEnvelope,
-    data: RequestSubmittedV1,
+    data: RequestSubmitted,
     ctx: Deciding,
     menu: MenuTerms,
     grid: dict[str, Any],
@@ -221,7 +221,7 @@ def _new_request(
     )
 
 
-def _place(district_id: str, data: RequestSubmittedV1, grid: dict[str, Any], community_id: str) -> Place:
+def _place(district_id: str, data: RequestSubmitted, grid: dict[str, Any], community_id: str) -> Place:
     return Place(district_id, data.street_office_id or grid.get("street_office_id") or "", community_id, data.grid_id)
 
 

@@ -43,7 +43,7 @@ from shared.contracts import (
     VOLUNTEER_CHANGED,
     VOLUNTEER_REMOVED,
     EventEnvelope,
-    RequestSubmittedV1,
+    RequestSubmitted,
     UnknownEventError,
     VolunteerChangedV1,
     VolunteerRemovedV1,
@@ -315,11 +315,11 @@ class DispatchOwner:
             if request_id is None or request_id in district.requests:
                 continue
             maybe_written = message.offset <= part.lease.written_through
-            if isinstance(payload, Command) or (isinstance(payload, RequestSubmittedV1) and maybe_written):
+            if isinstance(payload, Command) or (isinstance(payload, RequestSubmitted) and maybe_written):
                 document = await self._store.request(request_id)
                 if document is not None and document.get("district_id") == envelope.district_id:
                     district.adopt(Request.from_document(document))
-            if isinstance(payload, RequestSubmittedV1):
+            if isinstance(payload, RequestSubmitted):
                 d = envelope.district_id
                 grid = Keys.grid(d, payload.grid_id)
                 await self._reference.ensure([grid])
@@ -331,7 +331,7 @@ class DispatchOwner:
 
     def _apply(self, part: OwnedPartition, envelope: EventEnvelope, payload: object, now: datetime) -> None:
         district = part.districts[envelope.district_id]
-        if envelope.type == REQUEST_SUBMITTED and isinstance(payload, RequestSubmittedV1):
+        if envelope.type == REQUEST_SUBMITTED and isinstance(payload, RequestSubmitted):
             district.submit(envelope, payload, now)
         elif isinstance(payload, Command):
             if district.command(envelope, payload, now) is None:

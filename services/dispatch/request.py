@@ -458,6 +458,8 @@ class Request:
             "status": status.value,
             "level": self.state.level.wire_name,
             "resident": self.resident,
+            # Top level so that an index serves the desk's look-up of a household's requests.
+            "resident_id": self.resident.get("id"),
             "linked_heart_volunteer_id": self.linked_heart_id,
             "text": self.text,
             "attributes": storable(self.attributes),

@@ -18,6 +18,7 @@ from services.intake.reference_cache import DatabaseReferenceSource, ReferenceCa
 from services.intake.repository import IntakeRepository
 from services.intake.routes import inbound_messages
 from services.intake.routes.commands import router as commands_router
+from services.intake.routes.desk import router as desk_router
 from services.intake.routes.reference import router as reference_router
 from services.intake.routes.requests import router as requests_router
 from services.intake.settings import ApiLimits
@@ -96,6 +97,7 @@ def create_app(settings: IntakeSettings | None = None, limits: ApiLimits | None 
     app.include_router(inbound_messages.router)
     app.include_router(reference_router)
     app.include_router(open311_router)
+    app.include_router(desk_router)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     openapi_doc.install(app)
 

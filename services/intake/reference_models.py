@@ -128,13 +128,69 @@ class VolunteerFields(_Body):
     location: Location | None = None
 
 
-class ResidentFields(_Body):
-    grid_id: ReferenceId
+ProxyKind = Literal["building_leader", "family", "linked_heart"]
+ResidentLanguage = Literal["zh", "en"]
+AddressPart = Annotated[SingleLineText, Field(max_length=50)]
+
+
+class ProxyContact(_Body):
+    """Who takes the calls and messages for a household without a phone (or who cannot answer one)."""
+
+    kind: ProxyKind = Field(description="building_leader (楼长), family (家属) or linked_heart (结对志愿者)")
+    name: Name
     phone: PhoneNumber
-    name: SingleLineText = Field("", max_length=100)
-    language: str = Field("zh", min_length=1, max_length=16)
+
+
+class ResidentFields(_Body):
+    """A household (户) under a grid: where to visit, who lives there, and how to reach them.
+
+    A household may have no phone at all; then it needs a proxy contact, or nobody could be told that help
+    is on its way."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "grid_id": "xgll-01",
+                    "building": "3栋",
+                    "unit": "2单元",
+                    "household": "401",
+                    "address": "香格里拉社区3栋2单元401",
+                    "name": "马秀兰",
+                    "phone": None,
+                    "language": "zh",
+                    "proxy": {"kind": "building_leader", "name": "李建国", "phone": "13800009999"},
+                    "vulnerabilities": ["lives_alone", "hearing"],
+                    "linked_volunteer_id": "v-li-jianguo",
+                }
+            ]
+        },
+    )
+
+    grid_id: ReferenceId
+    building: AddressPart = Field("", description="Building (楼/栋)")
+    unit: AddressPart = Field("", description="Unit or entrance (单元)")
+    household: AddressPart = Field("", description="Door or room (户/室)")
+    address: Annotated[SingleLineText, Field(min_length=1, max_length=300)] = Field(
+        description="The full address for visits; shown to staff, and masked to the assigned task for volunteers"
+    )
+    name: Annotated[SingleLineText, Field(min_length=1, max_length=100)]
+    phone: PhoneNumber | None = Field(None, description="None: the household has no phone (then `proxy` is needed)")
+    language: ResidentLanguage = "zh"
+    proxy: ProxyContact | None = None
     vulnerabilities: list[Vulnerability] = Field(default_factory=list, max_length=5)
-    linked_heart_volunteer_id: ReferenceId | None = None
+    linked_volunteer_id: ReferenceId | None = Field(None, description="The linked-heart (结对) volunteer, if any")
+
+    @model_validator(mode="after")
+    def _reachable(self) -> ResidentFields:
+        if self.phone is None and self.proxy is None:
+            raise ValueError(
+                "a household without a phone needs a proxy contact (building leader, family or linked heart)"
+            )
+        if len(set(self.vulnerabilities)) != len(self.vulnerabilities):
+            raise ValueError("vulnerabilities: each at most once")
+        return self
 
 
 class AttributeValue(_Body):

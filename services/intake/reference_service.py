@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -119,7 +120,7 @@ async def _derived(repo: IntakeRepository, kind: str, district_id: str, fields: 
         derived = {"community_id": grid["community_id"], "street_office_id": grid.get("street_office_id")}
         named = {
             "teams": ["captain_volunteer_id", "vice_captain_volunteer_id"],
-            "residents": ["linked_heart_volunteer_id"],
+            "residents": ["linked_volunteer_id"],
         }.get(kind, [])
         for field in named:
             if fields.get(field):
@@ -208,6 +209,11 @@ async def write(
             raise outcome
         prepared.append(outcome)
     pending = [(i, p) for i, p in enumerate(prepared) if isinstance(p, _Prepared) and not p.unchanged]
+    if kind == "residents":
+        # Readers (messages, the volunteer page, the desk) show how fresh a household's contact details are.
+        now = datetime.now(UTC)
+        for _, p in pending:
+            p.document["updated_at"] = now
     writes = [(p.document, p.stored is not None) for _, p in pending]
     outcomes = await repo.write_references(collection, writes) if writes else []
     created = {index: outcome for (index, _), outcome in zip(pending, outcomes, strict=True)}

@@ -81,6 +81,7 @@ class IntakeRepository:
         )
         await self._db.volunteers.create_index([("district_id", ASCENDING), ("grid_id", ASCENDING)])
         await self._db.residents.create_index([("district_id", ASCENDING), ("phone", ASCENDING)])
+        await self._db.residents.create_index([("district_id", ASCENDING), ("proxy.phone", ASCENDING)])
         await self._db.requests.create_index([("district_id", ASCENDING), ("submitted_at", DESCENDING)])
         await self._db.requests.create_index([("district_id", ASCENDING), ("resident.phone", ASCENDING)])
         await self._db.requests.create_index([("district_id", ASCENDING), ("offered_volunteer_ids", ASCENDING)])
@@ -206,6 +207,20 @@ class IntakeRepository:
         cursor = self._db.menu_items.find({"district_id": district_id, "code": code, "active": {"$ne": False}})
         return [document async for document in cursor.limit(500)]
 
+    async def resident(self, district_id: str, resident_id: str) -> Document | None:
+        """A household by `_id`, within the district (submissions and the volunteer's view of a task)."""
+        return await self._db.residents.find_one({"_id": resident_id, "district_id": district_id})
+
+    async def households_of_phone(self, district_id: str, phone: str, limit: int) -> list[Document]:
+        """Households whose own phone or proxy's phone this is: two indexed equalities, no `$or` (FerretDB
+        would evaluate an `$or` over every resident of every district)."""
+        found: dict[str, Document] = {}
+        for field in ("phone", "proxy.phone"):
+            cursor = self._db.residents.find({"district_id": district_id, field: phone}).limit(limit)
+            async for document in cursor:
+                found.setdefault(document["_id"], document)
+        return list(found.values())[:limit]
+
     # --- idempotency keys (written by intake only) ------------------------------------------------
 
     async def remember_idempotency(self, record_id: str, fingerprint: str, *, district_id: str) -> str | None:
@@ -251,6 +266,17 @@ class IntakeRepository:
             .limit(limit)
         )
         return [document async for document in cursor]
+
+    async def requests_with_phone(self, district_id: str, phone: str, limit: int) -> list[Document]:
+        """At most `limit` requests filed with this phone, by an indexed equality and no sort."""
+        cursor = self._db.requests.find({"district_id": district_id, "resident.phone": phone}, INTERNAL_FIELDS)
+        return [document async for document in cursor.limit(limit)]
+
+    async def requests_of_resident(self, district_id: str, resident_id: str, limit: int) -> list[Document]:
+        """At most `limit` of a household's requests, by an indexed equality and no sort: a household files
+        a handful a month, so the caller orders these few in memory."""
+        cursor = self._db.requests.find({"district_id": district_id, "resident_id": resident_id}, INTERNAL_FIELDS)
+        return [document async for document in cursor.limit(limit)]
 
     async def requests_by_ids(self, district_id: str, ids: list[str]) -> list[Document]:
         cursor = self._db.requests.find({"district_id": district_id, "_id": {"$in": ids}}, INTERNAL_FIELDS)
