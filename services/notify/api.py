@@ -25,6 +25,7 @@ from services.notify.auth import (
     offered_protocols,
     principal,
     resident_district,
+    volunteer_stream_grant,
     webhook_manager,
 )
 from services.notify.domain.audiences import DistrictScope, RequestScope, Scope, VolunteerScope
@@ -239,6 +240,9 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
 
     def volunteer(connection: HTTPConnection) -> Callable[[], Awaitable[tuple[str, Scope]]]:
         async def resolve() -> tuple[str, Scope]:
+            grant = volunteer_stream_grant(connection, signing_keys)  # the phone page's token (intake mints it)
+            if grant is not None:
+                return grant.district_id, VolunteerScope(grant.volunteer_id)
             found = await principal(connection, keys, frozenset({Role.VOLUNTEER}))
             assert found.district_id is not None
             return found.district_id, VolunteerScope(found.subject)
