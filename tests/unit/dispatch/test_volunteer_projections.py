@@ -52,7 +52,8 @@ class TestVolunteerTasks:
         request = submit(d)
         docs = documents_of(d, flushed(d))
         assert set(docs) == {"v-a"}
-        (offer,) = docs["v-a"]["offers"]  # type: ignore[misc]
+        offers: list[dict[str, object]] = docs["v-a"]["offers"]  # type: ignore[assignment]
+        (offer,) = offers
         assert offer["request_id"] == request.id and offer["menu_item_code"] == "errand"
         assert offer["expires_at"] == T0 + timedelta(seconds=600)
         assert docs["v-a"]["assignments"] == [] and docs["v-a"]["district_id"] == D

@@ -58,7 +58,7 @@ class TestStreamTokens:
 
     def test_a_forged_body_is_refused(self) -> None:
         token = tokens.mint(KEY, district_id="chengzhong", volunteer_id="v-a", expires_at=datetime.now(UTC))
-        prefix, body, tag = token.split(".")
+        prefix, _, tag = token.split(".")
         other = tokens.mint(KEY, district_id="chengzhong", volunteer_id="v-b", expires_at=datetime.now(UTC))
         assert tokens.verify([KEY], f"{prefix}.{other.split('.')[1]}.{tag}") is None
         assert tokens.verify([KEY], "garbage") is None
@@ -94,21 +94,22 @@ class TestTaskView:
         assert view["proxy"] is None and view["place"] == {"building": None, "address": None}
 
 
-class TestRecord:
-    ENTRIES = [
-        {"volunteer_id": "v-a", "minutes": 30, "stars": 5, "grid_id": "g1", "resolved_at": "2026-01-02"},
-        {"volunteer_id": "v-a", "minutes": 90, "stars": None, "grid_id": "g1", "resolved_at": "2026-01-03"},
-        {"volunteer_id": "v-b", "minutes": 60, "stars": 3, "grid_id": "g1", "resolved_at": "2026-01-04"},
-    ]
+ENTRIES = [
+    {"volunteer_id": "v-a", "minutes": 30, "stars": 5, "grid_id": "g1", "resolved_at": "2026-01-02"},
+    {"volunteer_id": "v-a", "minutes": 90, "stars": None, "grid_id": "g1", "resolved_at": "2026-01-03"},
+    {"volunteer_id": "v-b", "minutes": 60, "stars": 3, "grid_id": "g1", "resolved_at": "2026-01-04"},
+]
 
+
+class TestRecord:
     def test_totals_sum_tasks_hours_and_ratings(self) -> None:
-        assert record.totals(self.ENTRIES) == {
+        assert record.totals(ENTRIES) == {
             "tasks": 3, "minutes": 180, "hours": 3.0, "ratings": 2, "average_stars": 4.0,
         }  # fmt: skip
         assert record.totals([])["average_stars"] is None
 
     def test_the_csv_has_one_row_per_volunteer_and_neutralises_formulas(self) -> None:
-        text = record.csv_text("2026-01", self.ENTRIES, {"v-a": {"name": "=HYPERLINK(1)", "kind": "grid_leader"}})
+        text = record.csv_text("2026-01", ENTRIES, {"v-a": {"name": "=HYPERLINK(1)", "kind": "grid_leader"}})
         rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
         assert [r["volunteer_id"] for r in rows] == ["v-a", "v-b"]
         assert rows[0]["tasks"] == "2" and rows[0]["hours"] == "2.0" and rows[0]["average_stars"] == "5.0"
