@@ -148,7 +148,9 @@ class TestTasks:
 
             async def started() -> bool:
                 """the task in progress"""
-                return bool((await mine.get(f"/volunteer/api/tasks/{request_id}")).json().get("status") == "in_progress")
+                return bool(
+                    (await mine.get(f"/volunteer/api/tasks/{request_id}")).json().get("status") == "in_progress"
+                )
 
             await eventually(started)
             noted = await mine.post(f"/volunteer/api/tasks/{request_id}/notes", json={"text": "药已买到"})
