@@ -6,8 +6,15 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from pymongo import AsyncMongoClient
+
+from services.intake.api import volunteer_page
 from services.intake.volunteer import codes, record, views
+from services.intake.volunteer.settings import VolunteerPageSettings
+from services.intake.volunteer.store import VolunteerPageStore
 from shared import volunteer_stream_tokens as tokens
+from shared.settings import IntakeSettings
 
 KEY = b"k" * 40
 REQUEST = {
@@ -117,3 +124,25 @@ class TestRecord:
 
     def test_months_are_checked(self) -> None:
         assert record.valid_month("2026-12") and not record.valid_month("2026-13")
+
+
+class TestWiring:
+    STORE = VolunteerPageStore(AsyncMongoClient("mongodb://127.0.0.1:9", connect=False)["unused"])
+    SECRET = "s" * 48
+
+    def settings(self, **values: str) -> IntakeSettings:
+        return IntakeSettings.model_validate({"GRID_ID_SIGNING_KEY": self.SECRET, **values})
+
+    def test_a_session_cookie_without_secure_is_refused_off_127_0_0_1(self) -> None:
+        relaxed = VolunteerPageSettings.model_validate({"VOLUNTEER_COOKIE_SECURE": False})
+        with pytest.raises(ValueError, match=r"127\.0\.0\.1"):
+            volunteer_page(self.settings(INTAKE_PUBLIC_URL="https://grid.example.org"), relaxed, self.STORE, None)
+        local = volunteer_page(self.settings(INTAKE_PUBLIC_URL="http://127.0.0.1:8000"), relaxed, self.STORE, None)
+        assert local.cookie_secure is False
+
+    def test_the_log_gateway_sends_codes_only_in_development(self) -> None:
+        page = VolunteerPageSettings()
+        production = volunteer_page(self.settings(), page, self.STORE, None)
+        development = volunteer_page(self.settings(GRID_ENVIRONMENT="development"), page, self.STORE, None)
+        assert production.sign_in.gateway_allowed is False and development.sign_in.gateway_allowed is True
+        assert production.notify_ws_url == "ws://127.0.0.1:8002"
