@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Cookie, Depends, Query, Request, Response
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.intake import reference_service as reference
@@ -118,6 +119,11 @@ def _csp(notify_ws_url: str) -> str:
             "frame-ancestors 'none'",
         ]
     )
+
+
+@router.get("/volunteer", include_in_schema=False)
+async def index_without_slash() -> RedirectResponse:
+    return RedirectResponse("/volunteer/", status_code=308)
 
 
 @router.get("/volunteer/", include_in_schema=False)

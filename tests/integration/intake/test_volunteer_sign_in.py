@@ -29,4 +29,5 @@ async def test_the_page_and_its_assets_ship_with_intake(intake: httpx.AsyncClien
     for asset in ("app.js", "app.css", "manifest.webmanifest", "sw.js", "icon.svg"):
         assert (await intake.get(f"/volunteer/{asset}")).status_code == 200, asset
     assert (await intake.get("/volunteer/secrets.txt")).status_code == 404
+    assert (await intake.get("/volunteer")).headers["location"] == "/volunteer/"
     assert (await intake.get("/volunteer/..%2Fapi.py")).status_code == 404
