@@ -72,9 +72,14 @@ def refused(exc: SignInRefused) -> Problem:
 
 
 async def signed_in(page: Page, token: SessionCookie = None) -> Session:
+    """The session's volunteer, still on the roster: one taken off it (deleted or inactive) is signed out."""
     session = await page.sign_in.session(token)
     if session is None:
         raise Problem(401, "Unauthorized", "sign in with your phone number first", code="unauthorized")
+    volunteer = await page.store.volunteer(session.volunteer_id)
+    if volunteer is None or volunteer.get("district_id") != session.district_id or not volunteer.get("active", True):
+        await page.sign_in.sign_out(token)
+        raise Problem(401, "Unauthorized", "this volunteer is no longer on the roster", code="unauthorized")
     return session
 
 

@@ -6,14 +6,19 @@ process with the test's SMS gateway (see conftest). Each step waits for dispatch
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
 
 from services.intake.volunteer import codes
 from tests.e2e.volunteer.conftest import DISTRICT, GRID, PHONE_AN, PHONE_BO, VolunteerStack, eventually
@@ -264,4 +269,51 @@ class TestTasks:
                 ).status_code == 202
             finally:
                 await an.put("/volunteer/api/availability", json={"on_duty": True, "leave": []})
+                await bo.put("/volunteer/api/availability", json={"on_duty": True, "leave": []})
+
+
+class TestLiveNotifications:
+    async def test_the_stream_token_opens_notifys_volunteer_stream_for_that_volunteer_only(
+        self, volunteer_stack: VolunteerStack
+    ) -> None:
+        stack = volunteer_stack
+        async with stack.client() as an, stack.client() as bo:
+            await stack.sign_in(an, PHONE_AN)
+            await stack.sign_in(bo, PHONE_BO)
+            assert (
+                await bo.put("/volunteer/api/availability", json={"on_duty": False, "leave": []})
+            ).status_code == 200
+            grant = (await an.get("/volunteer/api/stream")).json()
+            bo_grant = (await bo.get("/volunteer/api/stream")).json()
+            assert grant["ws_url"].startswith("ws://127.0.0.1:") and grant["protocols"][0] == "grid.v1"
+
+            forged = [*grant["protocols"][:1], grant["protocols"][1][:-4] + "0000"]
+            # A forged token is no credential: notify refuses the handshake.
+            with pytest.raises(InvalidStatus):
+                async with connect(grant["ws_url"], subprotocols=forged):
+                    pass
+            try:
+                async with (
+                    connect(grant["ws_url"], subprotocols=grant["protocols"]) as stream,
+                    connect(bo_grant["ws_url"], subprotocols=bo_grant["protocols"]) as other,
+                ):
+                    request_id = await stack.submit("直播测试")
+
+                    async def offered_to_an() -> dict[str, Any]:
+                        while True:
+                            frame = json.loads(await stream.recv())
+                            if frame.get("event") == "request.offered" and frame["data"]["request_id"] == request_id:
+                                return dict(frame["data"])
+
+                    envelope = await asyncio.wait_for(offered_to_an(), 30)
+                    assert "v-xq-an" in [envelope["data"]["volunteer_id"], *envelope["data"]["volunteer_ids"]]
+                    # 薄荷's stream carries nothing of a request that never concerned her.
+                    with contextlib.suppress(TimeoutError):
+                        while True:
+                            frame = json.loads(await asyncio.wait_for(other.recv(), 2))
+                            assert request_id not in json.dumps(frame), frame
+                    assert (
+                        await an.post(f"/volunteer/api/tasks/{request_id}/decline", json={"reason": "测试"})
+                    ).status_code == 202
+            finally:
                 await bo.put("/volunteer/api/availability", json={"on_duty": True, "leave": []})

@@ -37,7 +37,7 @@ const T = {
   },
 };
 
-const state = { lang: localStorage.getItem("lang") || "zh", me: null, tasks: { offers: [], assignments: [] },
+const state = { draft: null, lang: localStorage.getItem("lang") || "zh", me: null, tasks: { offers: [], assignments: [] },
   phone: "", socket: null, lastEventId: null, clockSkew: 0 };
 const $ = (id) => document.getElementById(id);
 const t = (key) => T[state.lang][key] ?? key;
@@ -131,15 +131,20 @@ function remaining(iso) {
   return (h ? `${h}:` : "") + `${String(m).padStart(h ? 2 : 1, "0")}:${String(s).padStart(2, "0")}`;
 }
 
-function reasonBox(card, label, action, required) {
-  const input = el("input", { placeholder: t(label === "note" ? "notePlaceholder" : "reason"), "data-testid": `input-${action}` });
+// An open reason or note box survives the list being redrawn by a live event (state.draft keeps it).
+function reasonBox(card, label, action, required, text = "") {
+  card.querySelector(".reason")?.remove();
+  state.draft = { id: card.dataset.requestId, label, action, required, text };
+  const input = el("input", { placeholder: t(label === "note" ? "notePlaceholder" : "reason"), "data-testid": `input-${action}`,
+    oninput: () => { if (state.draft) state.draft.text = input.value; } });
+  input.value = text;
   const send = el("button", { type: "button", class: "primary", text: t("send"), "data-testid": `send-${action}`,
     onclick: async () => {
-      const text = input.value.trim();
-      if (required && !text) { input.focus(); toast(t("reasonRequired")); return; }
-      const body = action === "notes" ? { text } : { reason: text };
-      await act(card.dataset.requestId, action, body);
+      const value = input.value.trim();
+      if (required && !value) { input.focus(); toast(t("reasonRequired")); return; }
+      state.draft = null;
       box.remove();
+      await act(card.dataset.requestId, action, action === "notes" ? { text: value } : { reason: value });
     } });
   const box = el("div", { class: "reason" }, input, send);
   card.append(box);
@@ -197,6 +202,8 @@ function taskCard(task) {
       button("giveBack", () => reasonBox(card, "reason", "give-back", true)));
   }
   card.append(actions);
+  const draft = state.draft;
+  if (draft && draft.id === task.request_id) setTimeout(() => reasonBox(card, draft.label, draft.action, draft.required, draft.text));
   return card;
 }
 
