@@ -14,7 +14,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, time, tzinfo
+from datetime import date, datetime, time, tzinfo
 from typing import Final
 
 from services.dispatch import handlers
@@ -69,7 +69,17 @@ def volunteer_of(district_id: str, profile: VolunteerChangedV1 | Document) -> Vo
         active=bool(data.get("active", True)),
         on_duty=bool(data.get("on_duty", True)),
         location=Coordinates(float(location["lat"]), float(location["lon"])) if location else None,
+        leave=tuple((_day(period["start"]), _day(period["end"])) for period in data.get("leave") or [] if period),
     )
+
+
+def _day(value: date | datetime | str) -> date:
+    """A leave day as the event (a date), the stored document (a datetime: BSON has no date) or JSON gives it."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(value[:10])
 
 
 class District:

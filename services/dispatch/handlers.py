@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any, Final, TypeVar
 
+from services.dispatch import service_record
 from services.dispatch.domain import escalation, offers
 from services.dispatch.domain.escalation import EscalationOutcome, EscalationStep
 from services.dispatch.domain.matching import MatchRequest, MatchResult, Place, rank_candidates
@@ -314,6 +315,23 @@ def cannot_complete_work(request: Request, command: c.CannotCompleteWorkV1, ctx:
         GiveBack(volunteer_id=command.volunteer_id, by=by, reason=command.note or "cannot complete"), ctx.now
     ):
         match(request, ctx, by=by)
+
+
+@handles(c.EditServiceHoursV1)
+def edit_service_hours(request: Request, command: c.EditServiceHoursV1, ctx: Deciding) -> None:
+    """Within limits (service_record.check_hours_edit), kept with who, when and why: the record reads it."""
+    by, volunteer_id = command.actor.label(), command.volunteer_id
+    problem = service_record.check_hours_edit(request, volunteer_id, command.minutes, ctx.now)
+    if problem is not None:
+        refuse(request, command, ctx, problem, volunteer_id=volunteer_id)
+        return
+    cycle = service_record.work_of(request)[-1].cycle
+    edit = {"cycle": cycle, "minutes": command.minutes, "reason": command.reason, "at": ctx.now, "by": by}
+    request.hours_edits.append(edit)
+    request.decide(
+        "hours_edit", at=ctx.now, actor=by, reason=command.reason, chosen=volunteer_id, minutes=command.minutes
+    )
+    request.changed = True
 
 
 @handles(c.CancelRequestV1)

@@ -30,6 +30,7 @@ from aiokafka.partitioner import murmur2
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from services.dispatch import service_record, volunteer_tasks
 from services.dispatch.district import District, restored_roster
 from services.dispatch.domain.matching import Place
 from services.dispatch.handlers import Rules
@@ -361,6 +362,7 @@ class DispatchOwner:
                 if offset is not None:
                     await self._store.written_through(part.lease, offset)
                 await self._store.check(part.lease)
+                await self._write_read_models(part, requests.values())
                 documents = []
                 for request in requests.values():
                     request.version += 1
@@ -408,6 +410,21 @@ class DispatchOwner:
             district.forget_closed()
         if offset is not None:
             await self._commit(part.tp, offset + 1)
+
+    async def _write_read_models(self, part: OwnedPartition, changed: Iterable[Request]) -> None:
+        """The volunteers' task lists and service records of this batch, before its requests (each module
+        says why that order is safe and why a redelivery writes the same)."""
+        by_district: dict[str, list[Request]] = {}
+        for request in changed:
+            by_district.setdefault(request.district_id, []).append(request)
+        now = now_ms()
+        for district_id, mine in by_district.items():
+            district = part.districts[district_id]
+            touched = volunteer_tasks.touched_volunteers(mine)
+            tasks = volunteer_tasks.documents(district_id, district.requests, touched, now=now, epoch=part.lease.epoch)
+            await self._store.write_read_model(part.lease, volunteer_tasks.COLLECTION, replace=tasks)
+            records = service_record.updates(mine, district.tz)
+            await self._store.write_read_model(part.lease, service_record.COLLECTION, set_fields=records)
 
     async def _commit(self, tp: TopicPartition, offset: int) -> None:
         try:

@@ -253,6 +253,8 @@ class Request:
     outbox: list[Document] = field(default_factory=list)
     notes: list[Document] = field(default_factory=list)
     ratings: list[Document] = field(default_factory=list)
+    # The assigned volunteer's corrections of their hours (services/dispatch/service_record.py), kept as the audit.
+    hours_edits: list[Document] = field(default_factory=list)
     processed: list[str] = field(default_factory=list)
     sequence: int = 0
     version: int = 0
@@ -309,6 +311,7 @@ class Request:
             outbox=list(self.outbox),
             notes=list(self.notes),
             ratings=list(self.ratings),
+            hours_edits=list(self.hours_edits),
             processed=list(self.processed),
         )
 
@@ -485,6 +488,7 @@ class Request:
             "redo_count": self.state.redo_count,
             "rating": self.rating,
             "ratings": self.ratings,
+            "hours_edits": self.hours_edits,
             "notes": self.notes,
             "decisions": self.decisions,
             "timeline": self.timeline,
@@ -538,6 +542,7 @@ class Request:
             outbox=list(doc.get("outbox") or []),
             notes=list(doc.get("notes") or []),
             ratings=ratings,
+            hours_edits=list(doc.get("hours_edits") or []),
             processed=list(doc.get("processed_event_ids") or []),
             sequence=int(doc.get("sequence", 0)),
             version=int(doc.get("version", 0)),

@@ -232,6 +232,32 @@ class DispatchStore:
     async def read_model(self, collection: str, document_id: str) -> Document | None:
         return await self._db[collection].find_one({"_id": document_id})
 
+    async def write_read_model(
+        self,
+        lease: Lease,
+        collection: str,
+        *,
+        replace: Iterable[Document] = (),
+        set_fields: Iterable[tuple[str, Document]] = (),
+    ) -> None:
+        """A projection's writes by `_id` (volunteer_tasks, service_records): whole documents to replace, or
+        fields to `$set`. Every write stamps the epoch and matches only documents not newer, so a fenced
+        replica's late write never replaces the owner's (the upsert then hits the `_id`: Fenced)."""
+        newer = {"owner_epoch": {"$not": {"$gt": lease.epoch}}}
+        operations: list[Any] = [
+            ReplaceOne({"_id": d["_id"], **newer}, {**d, "owner_epoch": lease.epoch}, upsert=True) for d in replace
+        ]
+        operations += [
+            UpdateOne({"_id": _id, **newer}, {"$set": {**fields, "owner_epoch": lease.epoch}}, upsert=True)
+            for _id, fields in set_fields
+        ]
+        for start in range(0, len(operations), MAX_WRITES_PER_COMMAND):
+            try:
+                await self._db[collection].bulk_write(operations[start : start + MAX_WRITES_PER_COMMAND], ordered=False)
+            except (BulkWriteError, KeyError) as exc:
+                await self.check(lease)
+                raise Fenced(f"{lease.key}: {collection} was written by a newer owner") from exc
+
     async def _one_by_one(self, lease: Lease, operations: list[tuple[str, Any]]) -> list[str]:
         refused: list[str] = []
         for request_id, operation in operations:

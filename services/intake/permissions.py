@@ -11,7 +11,7 @@ STAFF = frozenset({Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN})
 
 RESIDENT_COMMANDS = frozenset({"request.cancel", "request.rate", "request.add_note", "request.report_not_done"})
 OFFER_COMMANDS = frozenset({"offer.accept", "offer.decline"})
-WORK_COMMANDS = frozenset({"work.start", "work.complete", "work.cannot_complete"})
+WORK_COMMANDS = frozenset({"work.start", "work.complete", "work.cannot_complete", "work.edit_hours"})
 OPERATOR_COMMANDS = frozenset({"operator.reassign", "operator.escalate", "operator.close", "operator.change_priority"})
 
 

@@ -7,6 +7,7 @@ derived (a grid's street office, a volunteer's community) or owned by dispatch a
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -87,6 +88,17 @@ class AvailabilityWindow(_Body):
         return self
 
 
+class LeavePeriod(_Body):
+    start: date = Field(description="First day away (the district's local date)")
+    end: date = Field(description="Last day away, included")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LeavePeriod:
+        if self.end < self.start:
+            raise ValueError("end must not be before start")
+        return self
+
+
 class Location(_Body):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
@@ -126,6 +138,7 @@ class VolunteerFields(_Body):
         default_factory=list, max_length=50, description="Empty means always available"
     )
     location: Location | None = None
+    leave: list[LeavePeriod] = Field(default_factory=list, max_length=20, description="Days away: offered nothing")
 
 
 ProxyKind = Literal["building_leader", "family", "linked_heart"]

@@ -80,6 +80,8 @@ class IntakeRepository:
             [("district_id", ASCENDING), ("community_id", ASCENDING), ("code", ASCENDING)], unique=True
         )
         await self._db.volunteers.create_index([("district_id", ASCENDING), ("grid_id", ASCENDING)])
+        # The volunteer page's sign-in finds a volunteer by phone.
+        await self._db.volunteers.create_index([("phone", ASCENDING)])
         await self._db.residents.create_index([("district_id", ASCENDING), ("phone", ASCENDING)])
         await self._db.residents.create_index([("district_id", ASCENDING), ("proxy.phone", ASCENDING)])
         await self._db.requests.create_index([("district_id", ASCENDING), ("submitted_at", DESCENDING)])

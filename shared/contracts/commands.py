@@ -83,6 +83,14 @@ class CannotCompleteWorkV1(WorkReport):
     command_type: ClassVar[str] = "work.cannot_complete"
 
 
+class EditServiceHoursV1(VolunteerCommand):
+    """The volunteer corrects the minutes of their last resolved piece of work on this request (audited)."""
+
+    command_type: ClassVar[str] = "work.edit_hours"
+    minutes: int = Field(ge=1, le=24 * 60)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
 class ReassignV1(Command):
     command_type: ClassVar[str] = "operator.reassign"
     volunteer_id: str | None = Field(None, max_length=64, description="Target volunteer; none means match again")
@@ -111,6 +119,7 @@ COMMANDS: tuple[type[Command], ...] = (
     StartWorkV1,
     CompleteWorkV1,
     CannotCompleteWorkV1,
+    EditServiceHoursV1,
     ReassignV1,
     EscalateV1,
     CloseV1,
@@ -127,6 +136,7 @@ OFFER_DECLINE = DeclineOfferV1.command_type
 WORK_START = StartWorkV1.command_type
 WORK_COMPLETE = CompleteWorkV1.command_type
 WORK_CANNOT_COMPLETE = CannotCompleteWorkV1.command_type
+WORK_EDIT_HOURS = EditServiceHoursV1.command_type
 OPERATOR_REASSIGN = ReassignV1.command_type
 OPERATOR_ESCALATE = EscalateV1.command_type
 OPERATOR_CLOSE = CloseV1.command_type
