@@ -2,7 +2,7 @@
 
 CSV conventions: lists are `;`-separated (`errand;repair`); availability is `0 08:00-18:00;5 09:00-12:00`
 (weekday, Monday=0); a volunteer's location is `lat` and `lon` columns; a menu item's `attributes` and
-`deadlines` are JSON. Empty cells mean "not given".
+`deadlines`, and a care plan's `schedule` and `alert`, are JSON. Empty cells mean "not given".
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from services.intake.reference_service import KINDS, MENU
 from shared.spreadsheet_cells import neutralise, restore
 
 IMPORTABLE = (*KINDS, MENU)
-JSON_FIELDS = {"attributes", "deadlines"}
+JSON_FIELDS = {"attributes", "deadlines", "schedule", "alert"}
 # Stored fields that are derived or owned by dispatch: never exported, never imported.
 NOT_EXPORTED = {"_id", "district_id", "street_office_id_derived", "open_assignments", "last_assigned_at"}
 

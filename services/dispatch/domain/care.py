@@ -81,8 +81,16 @@ class Contact:
     volunteer_id: str | None = None
 
     def stored(self) -> dict[str, Any]:
-        return {k: v for k, v in (("role", self.role), ("name", self.name), ("phone", self.phone),
-                                  ("volunteer_id", self.volunteer_id)) if v}  # fmt: skip
+        return {
+            k: v
+            for k, v in (
+                ("role", self.role),
+                ("name", self.name),
+                ("phone", self.phone),
+                ("volunteer_id", self.volunteer_id),
+            )
+            if v
+        }
 
 
 @dataclass(frozen=True)
