@@ -28,7 +28,7 @@ KIND_MENU_CODES: Final[Mapping[str, str]] = {
     "visit": "care.visit",
     "blood_pressure": "care.blood_pressure",
 }
-WELFARE_CHECK_CODE: Final = "care.welfare_check"
+WELFARE_CHECK_CODE: Final = "welfare.check"  # the menu item of the same name, when the district has it
 # A plan's next occurrence is looked for this far ahead at most (an every-N-days plan has N ≤ 366).
 HORIZON_DAYS: Final = 400
 # After an outage, occurrences whose window ended longer ago than this are not created any more.
