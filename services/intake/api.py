@@ -16,6 +16,7 @@ from services.intake.context import IntakeContext
 from services.intake.open311.routes import router as open311_router
 from services.intake.problems import install, render_limit
 from services.intake.repository import IntakeRepository
+from services.intake.routes.care import router as care_router
 from services.intake.routes.commands import router as commands_router
 from services.intake.routes.reference import router as reference_router
 from services.intake.routes.requests import router as requests_router
@@ -84,6 +85,7 @@ def create_app(settings: IntakeSettings | None = None, limits: ApiLimits | None 
     install(app)
     app.include_router(requests_router)
     app.include_router(commands_router)
+    app.include_router(care_router)
     app.include_router(reference_router)
     app.include_router(open311_router)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
