@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
@@ -40,6 +41,8 @@ from shared.mongo import Document
 if TYPE_CHECKING:
     from services.dispatch.district import District
     from services.dispatch.store import DispatchStore
+
+log = logging.getLogger(__name__)
 
 WorkKind = Literal["occurrence", "welfare", "need"]
 # Care log entries kept per request (a visit, a confirmation, a miss): a handful per occurrence.
@@ -220,7 +223,7 @@ def contacts(plan: CarePlan, resident: Document | None) -> list[Document]:
     return found
 
 
-def log(request: Request, entry: Document) -> None:
+def add_to_log(request: Request, entry: Document) -> None:
     assert request.care is not None
     request.care["log"] = [*request.care.get("log", []), entry][-LOG_KEPT:]
     request.changed = True
@@ -236,7 +239,7 @@ def confirm(request: Request, *, by: str, at: datetime, how: str) -> None:
     if request.care.get("confirmed_at") is None:
         request.care["confirmed_at"], request.care["confirmed_by"] = at, by
         request.care["on_time"] = at <= request.care["window_end"] if request.care.get("window_end") else True
-        log(request, {"at": at, "by": by, "entry": "confirmed", "how": how})
+        add_to_log(request, {"at": at, "by": by, "entry": "confirmed", "how": how})
 
 
 def miss(request: Request, *, at: datetime, reason: str, by: str) -> None:
@@ -244,7 +247,7 @@ def miss(request: Request, *, at: datetime, reason: str, by: str) -> None:
     assert request.care is not None
     if request.care.get("missed_at") is None and request.care.get("confirmed_at") is None:
         request.care["missed_at"], request.care["missed_reason"] = at, reason
-        log(request, {"at": at, "by": by, "entry": "missed", "reason": reason})
+        add_to_log(request, {"at": at, "by": by, "entry": "missed", "reason": reason})
 
 
 def pending_work(request: Request) -> list[CareWork]:
@@ -363,7 +366,7 @@ def record_visit(request: Request, command: c.RecordVisitOutcomeV1, ctx: Decidin
     }
     if command.need is not None:
         entry["need"] = command.need.model_dump()
-    log(request, entry)
+    add_to_log(request, entry)
     if command.outcome == "no_response":
         miss(request, at=ctx.now, reason="no_response", by=by)
     elif request.care is not None and request.care.get("confirms"):
@@ -393,7 +396,9 @@ async def open_care_work(district: District, store: DispatchStore, reference: Re
         codes = {work.menu_item_code, WELFARE_CHECK_CODE} - {""}
         place = Place(d, street, community, work.grid_id)
         await reference.ensure([*(Keys.menu_item(d, community, code) for code in codes), *Keys.responsible(place)])
-        created += district.open_care(work, existing, resident, now)
+        opened = district.open_care(work, existing, resident, now)
+        log.info("care %s %s: %s", work.kind, work.request_id, "created" if opened else "exists already")
+        created += opened
     return created
 
 
