@@ -3,7 +3,8 @@
 CSV conventions: lists are `;`-separated (`errand;repair`); availability is `0 08:00-18:00;5 09:00-12:00`
 (weekday, Monday=0); leave is `2026-12-01..2026-12-03;2027-01-05..2027-01-05` (first and last day); a
 volunteer's location is `lat` and `lon` columns; a household's proxy contact is `proxy_kind`, `proxy_name`
-and `proxy_phone` columns; a menu item's `attributes` and `deadlines` are JSON. Empty cells mean "not given".
+and `proxy_phone` columns; a menu item's `attributes` and `deadlines`,
+and a care plan's `schedule` and `alert`, are JSON. Empty cells mean "not given".
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from services.intake.reference_service import KINDS, MENU
 from shared.spreadsheet_cells import neutralise, restore
 
 IMPORTABLE = (*KINDS, MENU)
-JSON_FIELDS = {"attributes", "deadlines"}
+JSON_FIELDS = {"attributes", "deadlines", "schedule", "alert"}
 PROXY_COLUMNS = {"proxy_kind": "kind", "proxy_name": "name", "proxy_phone": "phone"}
 # Stored fields that are derived or owned by dispatch: never exported, never imported.
 NOT_EXPORTED = {"_id", "district_id", "street_office_id_derived", "open_assignments", "last_assigned_at"}

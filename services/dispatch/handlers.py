@@ -167,14 +167,20 @@ def refuse_submission(envelope: EventEnvelope, data: RequestSubmitted, ctx: Deci
     return request
 
 
-def submit(envelope: EventEnvelope, data: RequestSubmitted, ctx: Deciding) -> Request:
-    """Create the request from its submission and start matching it (or reject an item not on the menu)."""
+def submit(
+    envelope: EventEnvelope, data: RequestSubmitted, ctx: Deciding, *, default_menu: MenuTerms | None = None
+) -> Request:
+    """Create the request from its submission and start matching it (or reject an item not on the menu).
+
+    `default_menu`: the terms of work dispatch creates itself (scheduled care) when the menu lacks its item."""
     district_id, now = envelope.district_id, ctx.now
     grid = ctx.reference.get(Keys.grid(district_id, data.grid_id)) or {}
     community_id = data.community_id or grid.get("community_id") or ""
     item = ctx.reference.get(Keys.menu_item(district_id, community_id, data.menu_item_code)) if community_id else None
     if item is not None and (item.get("community_id") != community_id or item.get("code") != data.menu_item_code):
         item = None
+    if item is None and default_menu is not None:
+        item = default_menu.stored()
     menu = MenuTerms.of(item) if item else MenuTerms(code=data.menu_item_code)
     request = _new_request(envelope, data, ctx, menu, grid, community_id)
     by = data.submitted_by.label() if data.submitted_by else SYSTEM

@@ -17,6 +17,7 @@ from services.intake.problems import install, render_limit
 from services.intake.reference_cache import DatabaseReferenceSource, ReferenceCache
 from services.intake.repository import IntakeRepository
 from services.intake.routes import inbound_messages
+from services.intake.routes.care import router as care_router
 from services.intake.routes.commands import router as commands_router
 from services.intake.routes.desk import router as desk_router
 from services.intake.routes.reference import router as reference_router
@@ -132,6 +133,7 @@ def create_app(
     app.include_router(requests_router)
     app.include_router(commands_router)
     app.include_router(inbound_messages.router)
+    app.include_router(care_router)
     app.include_router(reference_router)
     app.include_router(open311_router)
     app.include_router(desk_router)
