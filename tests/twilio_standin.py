@@ -70,11 +70,12 @@ class TwilioStandIn:
     def to(self, phone: str) -> list[Received]:
         return [r for r in self.received if r.to == phone]
 
-    async def wait_for(self, predicate: Callable[[Received], bool], within: float = 60.0) -> Received:
-        """The first received message matching `predicate`, waiting up to `within` seconds for it to arrive."""
+    async def wait_for(self, predicate: Callable[[Received], bool], within: float = 60.0, after: int = 0) -> Received:
+        """The first message received after the `after` first ones that matches `predicate`, waiting up to
+        `within` seconds for it to arrive."""
         deadline = asyncio.get_running_loop().time() + within
         while True:
-            for message in self.received:
+            for message in self.received[after:]:
                 if predicate(message):
                     return message
             remaining = deadline - asyncio.get_running_loop().time()

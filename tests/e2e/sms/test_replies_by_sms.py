@@ -35,6 +35,7 @@ DISTRICT = "chengbei"
 RESIDENT = "+8613912340001"
 FIRST_VOLUNTEER = ("v-cb-bai", "白雪", "+8613912340002")
 SECOND_VOLUNTEER = ("v-cb-ouyang", "欧阳建华", "+8613912340003")
+PROXY = "+8613912340009"  # the building leader of a household without a phone
 SPEC: dict[str, Any] = {
     "district": {"id": DISTRICT, "name_zh": "城北区", "name_en": "Chengbei District"},
     "street_offices": [{"id": "cb-street", "name_zh": "朝阳街道", "name_en": "Chaoyang Street Office"}],
@@ -50,6 +51,21 @@ SPEC: dict[str, Any] = {
     "volunteers": [
         {"id": vid, "grid_id": "cb-01", "name": name, "phone": phone, "skills": ["errand"]}
         for vid, name, phone in (FIRST_VOLUNTEER, SECOND_VOLUNTEER)
+    ],
+    "residents": [
+        {
+            "id": "r-cb-01-7-1-101",
+            "grid_id": "cb-01",
+            "building": "7栋",
+            "unit": "1单元",
+            "household": "101",
+            "address": "北川河东路社区7栋1单元101",
+            "name": "马秀兰",
+            "phone": None,
+            "language": "zh",
+            "proxy": {"kind": "building_leader", "name": "李楼长", "phone": PROXY},
+            "vulnerabilities": ["lives_alone", "hearing"],
+        }
     ],
     "menu": [
         {
@@ -94,6 +110,7 @@ async def stack(infrastructure: Infrastructure, run_id: str, service_logs: Path)
     await reference_data.load(db, SPEC)  # before dispatch starts: it reads the roster when it takes the district
     keys = ApiKeyRepository(db)
     client_key = await keys.create(district_id=DISTRICT, role=Role.CLIENT_APP, subject="sms-e2e")
+    operator_key = await keys.create(district_id=DISTRICT, role=Role.OPERATOR, subject="sms-e2e-desk")
     volunteer_keys = {
         vid: await keys.create(district_id=DISTRICT, role=Role.VOLUNTEER, subject=vid)
         for vid, _, _ in (FIRST_VOLUNTEER, SECOND_VOLUNTEER)
@@ -111,7 +128,7 @@ async def stack(infrastructure: Infrastructure, run_id: str, service_logs: Path)
         try:
             for process in processes:
                 process.start()
-            yield Stack(intake, twilio, db, {"client": client_key, **volunteer_keys})
+            yield Stack(intake, twilio, db, {"client": client_key, "operator": operator_key, **volunteer_keys})
         finally:
             for process in processes:
                 process.stop()
@@ -127,9 +144,10 @@ def contains(phone: str, words: str) -> Callable[[Received], bool]:
     return lambda message: message.to == phone and words in message.text
 
 
-async def first_offer(twilio: TwilioStandIn) -> tuple[str, str, Received]:
+async def first_offer(twilio: TwilioStandIn, after: int = 0) -> tuple[str, str, Received]:
     """Whichever volunteer dispatch asked first (its fairness order decides), and the offer they got."""
-    offer = await twilio.wait_for(lambda m: m.to in (FIRST_VOLUNTEER[2], SECOND_VOLUNTEER[2]) and "回复1" in m.text)
+    volunteers = (FIRST_VOLUNTEER[2], SECOND_VOLUNTEER[2])
+    offer = await twilio.wait_for(lambda m: m.to in volunteers and "回复1" in m.text, after=after)
     vid, _, phone = FIRST_VOLUNTEER if offer.to == FIRST_VOLUNTEER[2] else SECOND_VOLUNTEER
     return vid, phone, offer
 
@@ -198,6 +216,44 @@ async def test_decline_accept_and_rate_all_by_text(stack: Stack) -> None:
     assert document["assigned_volunteer_id"] == accepting and declining in document["tried_volunteer_ids"]
     texts = [m.text for m in stack.twilio.received]
     assert not any("errand." in t or "v-cb" in t or request_id in t for t in texts)  # readable, no codes or ids
+
+
+async def test_a_household_without_a_phone_is_served_through_its_proxy_by_text(stack: Stack) -> None:
+    """Filed at the desk for a household with no phone: the building leader gets the messages to pass on
+    and texts the rating back; the volunteer accepts by text."""
+    before = len(stack.twilio.received)
+    async with httpx.AsyncClient(base_url=stack.intake.url, timeout=30) as intake:
+        filed = await intake.post(
+            f"/v1/districts/{DISTRICT}/requests",
+            headers={"X-API-Key": stack.keys["operator"]},
+            json={"menu_item_code": "errand.medicine", "grid_id": "cb-01", "resident_id": "r-cb-01-7-1-101",
+                  "text": "楼长来电：马奶奶的降压药吃完了"},
+        )  # fmt: skip
+        assert filed.status_code == 202, filed.text
+        request_id = filed.json()["request_id"]
+
+        volunteer, volunteer_phone, _ = await first_offer(stack.twilio, after=before)
+        accepted = await stack.text(volunteer_phone, "1")
+        assert accepted.status_code == 200 and "正在为您确认接单" in accepted.text
+        relayed = await stack.twilio.wait_for(contains(PROXY, "已接下"), after=before)
+        assert (
+            relayed.text == f"请转告马秀兰：您好！志愿者{given(volunteer)}已接下您的求助（代购药品），会尽快和您联系。"
+        )
+
+        work = {"X-API-Key": stack.keys[volunteer]}
+        for step, proxy_hears in (("start", "已开始"), ("complete", "已办好")):
+            path = f"/v1/districts/{DISTRICT}/requests/{request_id}/work/{step}"
+            assert (await intake.post(path, headers=work, json={})).status_code == 202
+            await stack.twilio.wait_for(contains(PROXY, proxy_hears), after=before)
+
+        rated = await stack.text(PROXY, "4")
+        assert rated.status_code == 200 and "谢谢您的评价" in rated.text
+        await rated_by_dispatch(stack.db, request_id)
+
+    document = await stack.db.requests.find_one({"_id": request_id})
+    assert document is not None and document["rating"]["stars"] == 4
+    assert document["ratings"][0]["by"].startswith("resident:")  # the proxy's text counts as the resident's
+    assert all("errand." not in m.text for m in stack.twilio.received[before:])
 
 
 async def test_unexpected_texts_get_help_and_forged_ones_are_refused(stack: Stack) -> None:
