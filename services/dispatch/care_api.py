@@ -5,8 +5,7 @@ written by dispatch (`services/dispatch/care.py`, `care_rates.py`). Operators an
 district in the path; another district's key sees 404.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: FastAPI must resolve `Depends(principal)` of a local `principal`.
 from datetime import UTC, datetime
 from typing import Annotated, Any
 

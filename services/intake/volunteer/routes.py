@@ -25,7 +25,7 @@ from services.intake.problems import Problem
 from services.intake.reference_models import LeavePeriod, VolunteerFields
 from services.intake.roster import Roster
 from services.intake.routes.commands import run_command
-from services.intake.routes.shared_params import IdempotencyKey
+from services.intake.routes.shared_params import IdempotencyKey, problems
 from services.intake.schemas import CommandAccepted, PhoneNumber
 from services.intake.volunteer import codes, record, views
 from services.intake.volunteer.sign_in import Session, SignIn, SignInRefused
@@ -37,7 +37,8 @@ from shared.kafka import BrokerUnavailable
 from shared.mongo import Document
 from shared.text_hygiene import MultiLineText
 
-router = APIRouter(tags=["volunteer page"])
+# Every route answers problem details; the session (a cookie) stands where other routes take an API key.
+router = APIRouter(tags=["volunteer page"], responses=problems(401, 403, 404, 409, 422, 429, 503))
 ASSETS = {
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",

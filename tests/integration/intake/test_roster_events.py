@@ -78,6 +78,7 @@ class TestAdminApiAnnounces:
             "active": True,
             "on_duty": True,
             "availability": [],
+            "leave": [],
             "location": None,
         }
         assert (events[1].data["on_duty"], events[1].data["active"]) == (False, True)
