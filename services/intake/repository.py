@@ -210,8 +210,12 @@ class IntakeRepository:
         return found
 
     async def resident(self, district_id: str, resident_id: str) -> Document | None:
-        """A household by `_id`, within the district (submissions and the volunteer's view of a task)."""
-        return await self._db.residents.find_one({"_id": resident_id, "district_id": district_id})
+        """A household by `_id`, within the district (submissions and the volunteer's view of a task).
+
+        Filtered by `_id` alone, which FerretDB v1 always serves from its primary key, and the district checked
+        here: another district's household answers None like one that does not exist."""
+        found = await self._db.residents.find_one({"_id": resident_id})
+        return found if found is not None and found.get("district_id") == district_id else None
 
     async def households_of_phone(self, district_id: str, phone: str, limit: int) -> list[Document]:
         """Households whose own phone or proxy's phone this is: two indexed equalities, no `$or` (FerretDB
