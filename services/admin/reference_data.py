@@ -33,7 +33,7 @@ async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
     )
     await db.volunteers.create_index([("district_id", ASCENDING), ("grid_id", ASCENDING)])
     await db.residents.create_index([("district_id", ASCENDING), ("phone", ASCENDING)])
-    await db.residents.create_index([("district_id", ASCENDING), ("proxy.phone", ASCENDING)])
+    await db.residents.create_index([("district_id", ASCENDING), ("proxy_phone", ASCENDING)])
 
 
 def rows_of(spec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

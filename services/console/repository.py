@@ -27,7 +27,7 @@ BOARD_FIELDS = {
     "redo_count": 1,
 }
 # Operators see who asked, but never the phone number in lists.
-DETAIL_EXCLUDED = {"processed_event_ids": 0, "outbox": 0, "resident.phone": 0}
+DETAIL_EXCLUDED = {"processed_event_ids": 0, "outbox": 0, "resident.phone": 0, "resident_phone": 0}
 
 
 class ConsoleRepository:
@@ -81,7 +81,7 @@ class ConsoleRepository:
     async def requests_submitted_between(self, district_id: str, start: datetime, end: datetime) -> list[Document]:
         cursor = self._db.requests.find(
             {"district_id": district_id, "submitted_at": {"$gte": start, "$lt": end}},
-            {"processed_event_ids": 0, "outbox": 0, "resident": 0, "decisions": 0},
+            {"processed_event_ids": 0, "outbox": 0, "resident": 0, "resident_phone": 0, "decisions": 0},
         )
         return [document async for document in cursor]
 

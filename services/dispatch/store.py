@@ -73,8 +73,9 @@ class DispatchStore:
         # Readers' queries (intake's lists, Open311, the console) until they move to read models.
         await self._requests.create_index([("district_id", ASCENDING), ("status", ASCENDING)])
         await self._requests.create_index([("district_id", ASCENDING), ("grid_id", ASCENDING)])
-        # The hotline desk's "recent requests of this household" (intake), by equality.
+        # The hotline desk's look-ups (intake): a household's requests, and those filed with a phone.
         await self._requests.create_index([("district_id", ASCENDING), ("resident_id", ASCENDING)])
+        await self._requests.create_index([("district_id", ASCENDING), ("resident_phone", ASCENDING)])
         await self._loads.create_index([("district_id", ASCENDING)])
 
     async def migrate_first_cut(self) -> int:

@@ -58,6 +58,7 @@ class TestResidentsCrud:
         assert (created.status_code, again.status_code, moved.status_code) == (201, 200, 200)
         assert stored is not None
         assert stored["phone"] is None and stored["proxy"]["phone"] == "+8613900005303"
+        assert stored["proxy_phone"] == "+8613900005303"  # top level, for the desk's indexed look-up
         assert (stored["district_id"], stored["community_id"]) == ("chengzhong", "xianggelila")
         assert stored["household"] == "304"
         assert stored["updated_at"] is not None
