@@ -14,4 +14,6 @@ class ConsoleSettings(ServiceSettings):
     notify_url: str = Field("http://127.0.0.1:8002", validation_alias="NOTIFY_INTERNAL_URL")
     dispatch_group: str = Field("dispatch", validation_alias="DISPATCH_GROUP")
     notify_group: str = Field("notify", validation_alias="NOTIFY_GROUP")
+    # The rates' days are the district's; districts that name no `timezone` use dispatch's default.
+    default_timezone: str = Field("Asia/Shanghai", validation_alias="DISPATCH_TIMEZONE")
     board_poll_seconds: float = Field(3.0, gt=0, validation_alias="CONSOLE_BOARD_POLL_SECONDS")

@@ -6,8 +6,6 @@ of district A learns nothing about district B.
 
 from __future__ import annotations
 
-import hashlib
-import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -30,31 +28,13 @@ SUBMITTERS = (Role.CLIENT_APP, Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM
 DistrictId = Annotated[str, Path(pattern=DISTRICT_ID_PATTERN, description="District (tenant) id, e.g. chengzhong")]
 
 
-def context(request: Request) -> IntakeContext:
+async def context(request: Request) -> IntakeContext:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop on every call.
     ctx: IntakeContext = request.app.state.intake
     return ctx
 
 
 Ctx = Annotated[IntakeContext, Depends(context)]
-
-
-class KeyCache:
-    """Authenticated keys for a few seconds, by the SHA-256 of the key: saves a read per call."""
-
-    def __init__(self, seconds: float) -> None:
-        self._seconds = seconds
-        self._entries: dict[str, tuple[float, Principal]] = {}
-
-    def get(self, plaintext: str) -> Principal | None:
-        entry = self._entries.get(hashlib.sha256(plaintext.encode()).hexdigest())
-        return entry[1] if entry is not None and entry[0] > time.monotonic() else None
-
-    def put(self, plaintext: str, principal: Principal) -> None:
-        if self._seconds <= 0:
-            return
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        self._entries[hashlib.sha256(plaintext.encode()).hexdigest()] = (time.monotonic() + self._seconds, principal)
 
 
 def unauthorized(detail: str) -> Problem:
@@ -66,15 +46,9 @@ def unauthorized(detail: str) -> Problem:
 async def authenticate(request: Request, ctx: IntakeContext, plaintext: str | None) -> Principal:
     if not plaintext:
         raise unauthorized("an API key is required: send it in the X-API-Key header")
-    cache: KeyCache = request.app.state.key_cache
-    principal = cache.get(plaintext)
+    principal = await ctx.reference.principal(plaintext)
     if principal is None:
-        if ctx.api_keys is None:
-            raise unauthorized("API keys are not configured")
-        principal = await ctx.api_keys.authenticate(plaintext)
-        if principal is None:
-            raise unauthorized("the API key is unknown or revoked")
-        cache.put(plaintext, principal)
+        raise unauthorized("the API key is unknown or revoked")
     return principal
 
 
@@ -117,7 +91,7 @@ class Scope:
 
 
 async def visible_district(ctx: IntakeContext, principal: Principal, district_id: str) -> Scope:
-    if not principal.can_see(district_id) or not await ctx.repository.district_exists(district_id):
+    if not principal.can_see(district_id) or not await ctx.reference.district_exists(district_id):
         raise district_not_found(district_id)
     return Scope(principal, district_id)
 
@@ -131,7 +105,7 @@ DistrictScope = Annotated[Scope, Depends(scope)]
 
 async def public_district(district_id: DistrictId, request: Request, ctx: Ctx) -> str:
     """Anonymous reads (the menu): only districts that exist (shared.rate_limit limits them per address)."""
-    if not await ctx.repository.district_exists(district_id):
+    if not await ctx.reference.district_exists(district_id):
         raise district_not_found(district_id)
     return district_id
 

@@ -49,10 +49,10 @@ async def submit_request(
 ) -> str:
     """Publish `request.submitted` and return the request id once Kafka has acknowledged it."""
     district_id = scope.district_id
-    grid = await ctx.repository.grid(district_id, body.grid_id)
+    grid = await ctx.reference.grid(district_id, body.grid_id)
     if grid is None:
         raise invalid("grid_id", f"grid {body.grid_id!r} does not exist in district {district_id!r}")
-    item = await ctx.repository.menu_item(district_id, grid["community_id"], body.menu_item_code)
+    item = await ctx.reference.menu_item(district_id, grid["community_id"], body.menu_item_code)
     if item is None or item.get("active") is False:
         raise invalid(
             "menu_item_code",
@@ -122,10 +122,10 @@ async def _household(ctx: IntakeContext, scope: Scope, body: SubmitRequestBody, 
     if body.resident_id is None:
         if body.resident_phone is None:
             raise invalid("resident_phone", "Field required (or name the household by resident_id)", "missing")
-        return await ctx.repository.resident_by_phone(scope.district_id, body.resident_phone) or {}
+        return await ctx.reference.resident_by_phone(scope.district_id, body.resident_phone) or {}
     if not staff:
         raise invalid("resident_id", "only operators file for a household by its id", "forbidden")
-    resident = await ctx.repository.resident(scope.district_id, body.resident_id)
+    resident = await ctx.reference.resident(scope.district_id, body.resident_id)
     if resident is None or resident.get("grid_id") != body.grid_id:
         # The same answer whether the id is unknown or lives in another grid or district.
         raise invalid("resident_id", f"no household {body.resident_id!r} in grid {body.grid_id!r}")

@@ -7,12 +7,14 @@ derived (a grid's street office, a volunteer's community) or owned by dispatch a
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.intake.attributes import AttributeCode
 from services.intake.schemas import PhoneNumber
+from shared.contracts.care import CareKind, CareScheduleV1
 from shared.text_hygiene import MultiLineText, SingleLineText
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
@@ -87,6 +89,17 @@ class AvailabilityWindow(_Body):
         return self
 
 
+class LeavePeriod(_Body):
+    start: date = Field(description="First day away (the district's local date)")
+    end: date = Field(description="Last day away, included")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LeavePeriod:
+        if self.end < self.start:
+            raise ValueError("end must not be before start")
+        return self
+
+
 class Location(_Body):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
@@ -126,6 +139,7 @@ class VolunteerFields(_Body):
         default_factory=list, max_length=50, description="Empty means always available"
     )
     location: Location | None = None
+    leave: list[LeavePeriod] = Field(default_factory=list, max_length=20, description="Days away: offered nothing")
 
 
 ProxyKind = Literal["building_leader", "family", "linked_heart"]
@@ -190,6 +204,54 @@ class ResidentFields(_Body):
             )
         if len(set(self.vulnerabilities)) != len(self.vulnerabilities):
             raise ValueError("vulnerabilities: each at most once")
+        return self
+
+
+class CareContact(_Body):
+    role: Literal["building_leader", "family", "linked_heart", "grid_worker", "doctor", "other"]
+    name: SingleLineText = Field("", max_length=100)
+    phone: PhoneNumber | None = None
+    volunteer_id: ReferenceId | None = None
+
+
+class CarePlanFields(_Body):
+    """Scheduled care for a household: what, how often (local times of the district), by whom, whom to alert."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "resident_id": "res-0001",
+                    "kind": "check_in",
+                    "schedule": {
+                        "starts_on": "2026-12-01",
+                        "weekdays": [0, 3],
+                        "window_start": "09:00",
+                        "window_end": "11:00",
+                    },
+                    "volunteer_id": "v-0001",
+                    "alert": [{"role": "building_leader", "name": "马阿姨", "phone": "13800001111"}],
+                }
+            ]
+        },
+    )
+
+    resident_id: ReferenceId
+    kind: CareKind
+    menu_item_code: str = Field("", max_length=64, description="The errand's menu item (e.g. weekly rice and oil)")
+    schedule: CareScheduleV1
+    volunteer_id: ReferenceId | None = Field(None, description="The linked heart (连心人) asked first")
+    alert: list[CareContact] = Field(default_factory=list, max_length=10)
+    note: SingleLineText = Field("", max_length=500)
+    active: bool = Field(True, description="False pauses the plan: no further occurrences")
+
+    @model_validator(mode="after")
+    def _errand_names_its_item(self) -> CarePlanFields:
+        if self.kind == "errand" and not self.menu_item_code:
+            raise ValueError("an errand names its menu item (menu_item_code)")
+        if self.menu_item_code and not re.fullmatch(CODE_PATTERN, self.menu_item_code):
+            raise ValueError("menu_item_code is not a valid code (a-z, 0-9, . _ -)")
         return self
 
 

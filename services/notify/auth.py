@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -13,11 +14,12 @@ from starlette.websockets import WebSocket
 
 from services.notify.bootstrap import NotifyContext
 from services.notify.domain.audiences import DistrictScope, RequestScope, Scope, VolunteerScope
-from services.notify.repository import StatusEventRepository
+from shared import volunteer_stream_tokens
 from shared.api_keys import ApiKeyRepository, Principal, Role
 from shared.mongo import Document
 from shared.problem_details import problem_response
 from shared.request_ids import issued_by_us, valid_access_token
+from shared.volunteer_stream_tokens import StreamGrant
 
 OPERATOR_ROLES = frozenset({Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN})
 # District admins manage every webhook of their district; a client app only those it registered itself.
@@ -38,6 +40,7 @@ class Denied(Exception):
 WS_PROTOCOL = "grid.v1"
 API_KEY_PROTOCOL = "grid.api-key."
 ACCESS_TOKEN_PROTOCOL = "grid.access-token."
+VOLUNTEER_TOKEN_PROTOCOL = "grid.volunteer-token."
 
 
 def offered_protocols(connection: HTTPConnection) -> list[str]:
@@ -63,6 +66,13 @@ def api_key_of(connection: HTTPConnection) -> str | None:
         or _from_protocols(connection, API_KEY_PROTOCOL)
         or connection.query_params.get("api_key")
     )
+
+
+def volunteer_stream_grant(connection: HTTPConnection, signing_keys: Sequence[bytes]) -> StreamGrant | None:
+    """The volunteer page's stream token (shared.volunteer_stream_tokens), offered as a WebSocket subprotocol
+    or, for EventSource, `?token=`; None when absent or not genuine (then an API key is required)."""
+    token = _from_protocols(connection, VOLUNTEER_TOKEN_PROTOCOL) or connection.query_params.get("token")
+    return volunteer_stream_tokens.verify(signing_keys, token) if token else None
 
 
 async def principal(connection: HTTPConnection, keys: ApiKeyRepository, roles: frozenset[Role]) -> Principal:
@@ -112,7 +122,6 @@ async def resident_district(
     request_id: str,
     district_id: str | None,
     db: AsyncDatabase[Document],
-    events: StatusEventRepository,
 ) -> str:
     """Check the request's access token and return the request's district."""
     token = access_token_of(connection)
@@ -124,14 +133,11 @@ async def resident_district(
         if not issued_by_us(signing_keys, district_id, request_id):
             raise Denied(404, "not-found", "no such request in this district")
         return district_id
-    # The request id's tag names its district: try each district we know before asking the history.
+    # The request id's tag names its district: try each district we know (a small reference collection).
     async for district in db.districts.find({}, {"_id": 1}):
         if issued_by_us(signing_keys, str(district["_id"]), request_id):
             return str(district["_id"])
-    found = await events.district_of(request_id)
-    if found is None:
-        raise Denied(404, "not-found", "no such request")
-    return found
+    raise Denied(404, "not-found", "no such request")
 
 
 # --- the same checks as FastAPI dependencies: a route names who may call it, and never catches Denied ---------
@@ -165,7 +171,6 @@ async def resident_audience(
         request_id=request_id,
         district_id=district_id,
         db=ctx.db,
-        events=ctx.events,
     )
     return Audience(found, RequestScope(request_id))
 
@@ -183,6 +188,9 @@ async def volunteer_caller(connection: HTTPConnection, ctx: Ctx) -> Principal:
 
 
 async def volunteer_audience(connection: HTTPConnection, ctx: NotifyContext) -> Audience:
+    grant = volunteer_stream_grant(connection, ctx.signing_keys)  # the phone page's token (intake mints it)
+    if grant is not None:
+        return Audience(grant.district_id, VolunteerScope(grant.volunteer_id))
     caller = await volunteer_caller(connection, ctx)
     assert caller.district_id is not None
     return Audience(caller.district_id, VolunteerScope(caller.subject))

@@ -1,4 +1,4 @@
-"""Notify's wiring, in one place: repositories, feeds, webhook worker and consumer, built from the settings.
+"""Notify's wiring, in one place: feeds and the status log, repositories, webhook worker and consumer.
 
 Routes reach all of it through `NotifyContext` (on `app.state.notify`, via the `Ctx` dependency); the app's
 lifespan calls `start` and `stop`.
@@ -17,27 +17,28 @@ from prometheus_client import Gauge
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.notify.consumer import side_effect_consumer
 from services.notify.domain.audiences import Scope
 from services.notify.feed import FeedHub
 from services.notify.handlers import handle_status_event
 from services.notify.messaging import PreferenceRepository, PushNotifier
-from services.notify.repository import StatusEventRepository
 from services.notify.settings import NotifySettings
-from services.notify.start_position import StartInHistoryWindow
-from services.notify.streams import StreamItem, stream_items
+from services.notify.status_log import LogHistoryReader, StatusLogFollower
+from services.notify.streams import StreamItem, StreamSource, stream_items
 from services.notify.webhook_store import DeliveryRepository, WebhookEndpointRepository
 from services.notify.webhooks import WebhookWorker
 from shared.api_keys import ApiKeyRepository
 from shared.consumer_loop import ConsumerStats, consume_forever
 from shared.contracts import EventEnvelope
 from shared.gateways import gateway_for
-from shared.kafka import EventPublisher, ensure_topics, manual_commit_consumer
+from shared.kafka import EventPublisher, ensure_topics
 from shared.mongo import Document, connect, database, ping
 
 log = logging.getLogger(__name__)
 OPEN_STREAMS = Gauge("notify_open_streams", "Open SSE and WebSocket streams on this replica")
 STREAM_REPLAYS = Gauge("notify_stream_replays", "Streams waiting for or reading their history on this replica")
-CONSUMER_LAG = Gauge("notify_consumer_lag", "Status events not yet stored by this replica")
+RECENT_EVENTS = Gauge("notify_recent_events", "Status events held in memory as recent history on this replica")
+CONSUMER_LAG = Gauge("notify_consumer_lag", "Status events whose webhooks and messages wait on this replica")
 
 
 @dataclass
@@ -48,12 +49,13 @@ class NotifyContext:
     client: AsyncMongoClient[Document]
     db: AsyncDatabase[Document]
     keys: ApiKeyRepository
-    events: StatusEventRepository
     endpoints: WebhookEndpointRepository
     deliveries: DeliveryRepository
     preferences: PreferenceRepository
     notifier: PushNotifier
     hub: FeedHub
+    follower: StatusLogFollower
+    reader: LogHistoryReader
     worker: WebhookWorker
     publisher: EventPublisher
     stats: ConsumerStats = field(default_factory=ConsumerStats)
@@ -65,8 +67,7 @@ class NotifyContext:
 
     def stream(self, district_id: str, scope: Scope, cursor: int | None) -> AsyncIterator[StreamItem]:
         return stream_items(
-            hub=self.hub,
-            repository=self.events,
+            source=StreamSource(self.hub, self.follower, self.reader),
             district_id=district_id,
             scope=scope,
             cursor=cursor,
@@ -76,35 +77,29 @@ class NotifyContext:
 
     async def handle(self, envelope: EventEnvelope) -> None:
         await handle_status_event(
-            envelope,
-            events=self.events,
-            hub=self.hub,
-            endpoints=self.endpoints,
-            deliveries=self.deliveries,
-            worker=self.worker,
-            notifier=self.notifier,
+            envelope, endpoints=self.endpoints, deliveries=self.deliveries, worker=self.worker, notifier=self.notifier
         )
 
     async def readiness(self) -> dict[str, bool]:
         return {
             "database": await ping(self.db),
+            "history": self.hub.ready.is_set(),
             "consumer": bool(self.tasks) and not any(task.done() for task in self.tasks),
         }
 
     async def start(self) -> None:
         settings = self.settings
         topics = settings.topics()
-        await self.events.ensure_indexes()
         await self.endpoints.ensure_indexes()
         await self.deliveries.ensure_indexes()
+        await self.notifier.start()
         await ensure_topics(settings.kafka_bootstrap, topics)
-        group = settings.group(f"{settings.consumer_group}-{settings.instance_id}")
-        consumer = manual_commit_consumer(settings.kafka_bootstrap, topics.status, group)
-        # Never before the history window: a new replica id would otherwise store expired events again.
-        history = timedelta(hours=settings.history_hours)
-        consumer.subscribe([topics.status], listener=StartInHistoryWindow(consumer, history))
+        await self.follower.start()
+        self.tasks.append(asyncio.create_task(self.follower.run(), name="notify-status-log"))
+        group = settings.group(settings.consumer_group)
+        consumer = side_effect_consumer(settings.kafka_bootstrap, topics.status, group, self.worker)
         await consumer.start()
-        log.info("consuming %s in group %s", topics.status, group)
+        log.info("consuming %s in group %s for webhooks and messages", topics.status, group)
 
         async def consume() -> None:
             try:
@@ -119,7 +114,6 @@ class NotifyContext:
                 await consumer.stop()
 
         self.tasks.append(asyncio.create_task(consume(), name="notify-consumer"))
-        self.tasks.append(asyncio.create_task(self.worker.run(), name="notify-webhooks"))
         self.tasks.append(asyncio.create_task(self._sweep_forever(), name="notify-sweep"))
 
     async def stop(self) -> None:
@@ -127,19 +121,19 @@ class NotifyContext:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.hub.close()
+        await self.reader.close()
+        await self.notifier.close()
         await self.worker.close()
         await self.publisher.close()
         await self.client.close()
 
     async def _sweep_forever(self) -> None:
-        retention = timedelta(hours=self.settings.history_hours)
+        retention = timedelta(hours=self.settings.delivery_retention_hours)
         while True:
             try:
-                removed = await self.events.expire(retention)
-                removed += await self.deliveries.expire(retention)
+                removed = await self.deliveries.expire(retention)
                 if removed:
-                    log.info("expired %d stored events and deliveries older than %s", removed, retention)
+                    log.info("removed %d webhook deliveries delivered more than %s ago", removed, retention)
             except Exception:
                 log.exception("expiry sweep failed; next round retries")
             await asyncio.sleep(self.settings.sweep_seconds)
@@ -148,26 +142,39 @@ class NotifyContext:
 def bootstrap(settings: NotifySettings) -> NotifyContext:
     client = connect(settings)
     db = database(client, settings)
-    events = StatusEventRepository(db)
     endpoints = WebhookEndpointRepository(db)
     deliveries = DeliveryRepository(db)
     preferences = PreferenceRepository(db)
-    hub = FeedHub(events, gap_timeout=settings.gap_timeout_seconds, poll_seconds=settings.poll_seconds)
+    hub = FeedHub(recent_per_district=settings.recent_events_per_district)
+    status_topic = settings.topics().status
     context = NotifyContext(
         settings=settings,
         client=client,
         db=db,
         keys=ApiKeyRepository(db),
-        events=events,
         endpoints=endpoints,
         deliveries=deliveries,
         preferences=preferences,
-        notifier=PushNotifier(db, preferences, gateway_for(settings.sms_gateway)),
+        notifier=PushNotifier(db, preferences, gateway_for(settings.sms_gateway), sender=settings.instance_id),
         hub=hub,
+        follower=StatusLogFollower(
+            bootstrap=settings.kafka_bootstrap,
+            topic=status_topic,
+            hub=hub,
+            backfill=settings.startup_backfill,
+            horizon_refresh_seconds=settings.horizon_refresh_seconds,
+        ),
+        reader=LogHistoryReader(
+            bootstrap=settings.kafka_bootstrap,
+            topic=status_topic,
+            readers=settings.log_readers,
+            timeout_seconds=settings.log_read_timeout_seconds,
+        ),
         worker=WebhookWorker(endpoints=endpoints, deliveries=deliveries, settings=settings),
         publisher=EventPublisher(settings.kafka_bootstrap, settings.kafka_timeout_seconds),
     )
     OPEN_STREAMS.set_function(lambda: hub.connections)
     STREAM_REPLAYS.set_function(lambda: hub.replaying)
+    RECENT_EVENTS.set_function(lambda: hub.recent_events)
     CONSUMER_LAG.set_function(lambda: context.stats.lag)
     return context

@@ -22,7 +22,9 @@ def test_a_district_file_becomes_import_rows_parents_first_with_the_menu_in_ever
 
     kinds = reference_data.rows_of(spec)
 
-    assert list(kinds) == ["street-offices", "communities", "grids", "volunteers", "teams", "residents", "menu"]
+    assert list(kinds) == [
+        "street-offices", "communities", "grids", "volunteers", "teams", "residents", "menu", "care-plans"
+    ]  # fmt: skip
     assert [row["id"] for row in kinds["street-offices"]] == ["renminjie"]
     assert len(kinds["volunteers"]) == 12 and kinds["teams"] == []
     assert len(kinds["menu"]) == 2 * len(spec["menu"])

@@ -1,4 +1,8 @@
-"""Who is logged in, and the live board: queue, counts, load per grid and per volunteer."""
+"""Who is logged in, and the live board: queue, counts, load per grid and per volunteer, overdue.
+
+The board is dispatch's read model of the district (`district_boards`, one document by `_id`), joined here
+with the roster's names; the page reloads it when notify's operator stream says something changed.
+"""
 
 # No `from __future__ import annotations` here: FastAPI must resolve the dependency aliases eagerly.
 
@@ -8,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from services.console.auth import Caller, Ctx
-from services.console.views import jsonable
+from services.console.views import iso, jsonable
 
 router = APIRouter(prefix="/console/api", tags=["board"])
 
@@ -25,21 +29,34 @@ async def me(ctx: Ctx, caller: Caller) -> dict[str, Any]:
 
 @router.get("/board")
 async def board(ctx: Ctx, caller: Caller) -> dict[str, Any]:
-    district_id = caller.district_id
     now = datetime.now(UTC)
-    requests = [jsonable(r) for r in await ctx.repository.open_requests(district_id)]
+    stored = await ctx.repository.board(caller.district_id) or {}
+    requests = [{k: iso(v) for k, v in row.items()} for row in stored.get("requests") or []]
     for request in requests:
         due = request.get("sla_due_at")
         request["overdue"] = isinstance(due, str) and datetime.fromisoformat(due) < now
-    volunteers = await ctx.repository.volunteers(district_id)
-    load_per_grid: dict[str, int] = {}
-    for request in requests:
-        grid = request.get("grid_id") or "unknown"
-        load_per_grid[grid] = load_per_grid.get(grid, 0) + 1
+    # Overdue now: what dispatch listed, plus any whose deadline passed since it last wrote the board.
+    overdue = {row["request_id"]: {k: iso(v) for k, v in row.items()} for row in stored.get("overdue") or []}
+    overdue |= {r["request_id"]: {k: r.get(k) for k in ("request_id", "sla_due_at", "status", "level", "grid_id")}
+                for r in requests if r["overdue"]}  # fmt: skip
+    loads = {load["volunteer_id"]: load for load in stored.get("volunteer_load") or []}
+    volunteers = []
+    for profile in await ctx.repository.volunteers(caller.district_id):
+        load = loads.get(profile["_id"], {})
+        volunteers.append(
+            {
+                **jsonable(profile, "volunteer_id"),
+                "open_assignments": int(load.get("open_assignments") or 0),
+                "last_assigned_at": iso(load.get("last_assigned_at")),
+            }
+        )
     return {
         "now": now.isoformat(),
-        "counts": await ctx.repository.status_counts(district_id),
+        "as_of": iso(stored.get("as_of")),
+        "open": int(stored.get("open") or 0),
+        "counts": stored.get("counts") or [],
         "requests": requests,
-        "load_per_grid": [{"grid_id": g, "open": n} for g, n in sorted(load_per_grid.items())],
-        "volunteers": [jsonable(v, "volunteer_id") for v in volunteers],
+        "overdue": sorted(overdue.values(), key=lambda r: (str(r.get("sla_due_at")), r["request_id"])),
+        "load_per_grid": stored.get("load_per_grid") or [],
+        "volunteers": volunteers,
     }

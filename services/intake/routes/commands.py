@@ -232,10 +232,7 @@ _work(c.CannotCompleteWorkV1, "work/cannot-complete", "The assigned volunteer ca
 async def reassign(
     scope: DistrictScope, ctx: Ctx, request_id: RequestId, body: ReassignBody, idempotency_key: IdempotencyKey = None
 ) -> CommandAccepted:
-    if (
-        body.volunteer_id is not None
-        and await ctx.repository.reference("volunteers", scope.district_id, body.volunteer_id) is None
-    ):
+    if body.volunteer_id is not None and await ctx.reference.volunteer(scope.district_id, body.volunteer_id) is None:
         raise handlers.invalid("volunteer_id", f"no volunteer {body.volunteer_id!r} in this district")
     return await run_command(
         ctx,

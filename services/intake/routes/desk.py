@@ -55,13 +55,12 @@ async def look_up_caller(
         key = desk.menu_item_key(request)
         if key not in items:
             community_id, _, code = key.partition(":")
-            items[key] = await repository.menu_item(district_id, community_id, code) or {}
-    grids = {g: await repository.grid(district_id, g) for g in {str(r.get("grid_id") or "") for r in residents}}
+            items[key] = await ctx.reference.menu_item(district_id, community_id, code) or {}
     matches = [
         desk.household_match(
             resident,
             caller_phone=e164,
-            grid=grids[str(resident.get("grid_id") or "")],
+            grid=await ctx.reference.grid(district_id, str(resident.get("grid_id") or "")),
             requests=requests_of.get(resident["_id"], []),
             item_names=items,
         )

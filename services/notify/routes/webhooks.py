@@ -96,9 +96,10 @@ async def list_deliveries(
 
 async def replay(ctx: Ctx, district_id: str, endpoint_id: str, delivery_id: str | None, owner: str | None) -> Replayed:
     await owned_endpoint(ctx, district_id, endpoint_id, owner)
-    count = await ctx.deliveries.replay(district_id, endpoint_id, delivery_id)
-    ctx.worker.wake()
-    return Replayed(replayed=count)
+    replayed = await ctx.deliveries.replay(district_id, endpoint_id, delivery_id)
+    for delivery in replayed:
+        ctx.worker.submit(delivery)
+    return Replayed(replayed=len(replayed))
 
 
 @router.post("/{endpoint_id}/deliveries/replay", response_model=Replayed, summary="Replay every parked delivery")
