@@ -71,6 +71,7 @@ async def test_operator_files_a_request_sees_it_live_and_reassigns_it(
 
     row = page.locator(f'#queue tr[data-request-id="{request_id}"]')
     await expect(row).to_be_visible(timeout=20_000)  # no reload: the board refreshes itself
+    await expect(row).to_contain_text("代购药品")  # the item chosen, by name
     await row.click()
     timeline = page.get_by_test_id("timeline").locator("li")
     await expect(timeline.first).to_be_visible()
@@ -93,7 +94,7 @@ async def test_operator_files_a_request_sees_it_live_and_reassigns_it(
     await page.locator('#tabs button[data-tab="health"]').click()
     await expect(page.locator("#services .chip").first).to_be_visible(timeout=15_000)
     await expect(page.locator("#lag")).to_contain_text(".dispatch")
-    await expect(page.locator("#lag")).to_contain_text(".notify-")
+    await expect(page.locator("#lag")).to_contain_text(".notify")
     await page.screenshot(path=str(service_logs / "console-health.png"), full_page=True)
     await page.close()
     assert not blocked, blocked
