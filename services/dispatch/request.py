@@ -476,8 +476,9 @@ class Request:
             "status": status.value,
             "level": self.state.level.wire_name,
             "resident": self.resident,
-            # Top level so that an index serves the desk's look-up of a household's requests.
+            # Top level so that an index serves the desk's look-ups (FerretDB v1 serves none on nested fields).
             "resident_id": self.resident.get("id"),
+            "resident_phone": self.resident.get("phone"),
             "linked_heart_volunteer_id": self.linked_heart_id,
             "text": self.text,
             "attributes": storable(self.attributes),

@@ -76,8 +76,9 @@ class DispatchStore:
         # Readers' queries (intake's lists, Open311, the console) until they move to read models.
         await self._requests.create_index([("district_id", ASCENDING), ("status", ASCENDING)])
         await self._requests.create_index([("district_id", ASCENDING), ("grid_id", ASCENDING)])
-        # The hotline desk's "recent requests of this household" (intake), by equality.
+        # The hotline desk's look-ups (intake): a household's requests, and those filed with a phone.
         await self._requests.create_index([("district_id", ASCENDING), ("resident_id", ASCENDING)])
+        await self._requests.create_index([("district_id", ASCENDING), ("resident_phone", ASCENDING)])
         await self._loads.create_index([("district_id", ASCENDING)])
         # Scheduled care: plans (the admin's) and cursors restored by district; a household's care log by resident.
         await self._db.care_plans.create_index([("district_id", ASCENDING), ("grid_id", ASCENDING)])

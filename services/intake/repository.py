@@ -83,7 +83,7 @@ class IntakeRepository:
         # The volunteer page's sign-in finds a volunteer by phone.
         await self._db.volunteers.create_index([("phone", ASCENDING)])
         await self._db.residents.create_index([("district_id", ASCENDING), ("phone", ASCENDING)])
-        await self._db.residents.create_index([("district_id", ASCENDING), ("proxy.phone", ASCENDING)])
+        await self._db.residents.create_index([("district_id", ASCENDING), ("proxy_phone", ASCENDING)])
         await self._db.requests.create_index([("district_id", ASCENDING), ("submitted_at", DESCENDING)])
         await self._db.requests.create_index([("district_id", ASCENDING), ("resident.phone", ASCENDING)])
         await self._db.requests.create_index([("district_id", ASCENDING), ("offered_volunteer_ids", ASCENDING)])
@@ -210,14 +210,18 @@ class IntakeRepository:
         return [document async for document in cursor.limit(500)]
 
     async def resident(self, district_id: str, resident_id: str) -> Document | None:
-        """A household by `_id`, within the district (submissions and the volunteer's view of a task)."""
-        return await self._db.residents.find_one({"_id": resident_id, "district_id": district_id})
+        """A household by `_id`, within the district (submissions and the volunteer's view of a task).
+
+        Filtered by `_id` alone, which FerretDB v1 always serves from its primary key, and the district checked
+        here: another district's household answers None like one that does not exist."""
+        found = await self._db.residents.find_one({"_id": resident_id})
+        return found if found is not None and found.get("district_id") == district_id else None
 
     async def households_of_phone(self, district_id: str, phone: str, limit: int) -> list[Document]:
-        """Households whose own phone or proxy's phone this is: two indexed equalities, no `$or` (FerretDB
-        would evaluate an `$or` over every resident of every district)."""
+        """Households whose own phone or proxy's phone this is: two indexed equalities on top-level fields, no
+        `$or` (FerretDB v1 evaluates an `$or`, or an equality on a nested field, over every document)."""
         found: dict[str, Document] = {}
-        for field in ("phone", "proxy.phone"):
+        for field in ("phone", "proxy_phone"):
             cursor = self._db.residents.find({"district_id": district_id, field: phone}).limit(limit)
             async for document in cursor:
                 found.setdefault(document["_id"], document)
@@ -270,8 +274,9 @@ class IntakeRepository:
         return [document async for document in cursor]
 
     async def requests_with_phone(self, district_id: str, phone: str, limit: int) -> list[Document]:
-        """At most `limit` requests filed with this phone, by an indexed equality and no sort."""
-        cursor = self._db.requests.find({"district_id": district_id, "resident.phone": phone}, INTERNAL_FIELDS)
+        """At most `limit` requests filed with this phone, by an indexed equality and no sort (on dispatch's
+        top-level `resident_phone`: requests stored before it existed are not found this way)."""
+        cursor = self._db.requests.find({"district_id": district_id, "resident_phone": phone}, INTERNAL_FIELDS)
         return [document async for document in cursor.limit(limit)]
 
     async def requests_of_resident(self, district_id: str, resident_id: str, limit: int) -> list[Document]:

@@ -96,10 +96,12 @@ function operableRow(tr, open) {
   return tr;
 }
 
-async function loadNames() {
-  const directory = await api("/console/api/directory");
+function rememberPlaces(directory) {
   for (const g of directory.grids) state.names.grids[g.id] = g;
   for (const c of directory.communities) state.names.communities[c.id] = c;
+}
+
+async function loadItemNames(directory) {
   // One grid per community is enough: a grid's menu is its community's.
   const firstGrid = {};
   for (const g of directory.grids) firstGrid[g.community_id] ??= g.id;
@@ -108,7 +110,6 @@ async function loadNames() {
     state.names.menus[community] = menu;
     for (const item of menu) state.names.items[`${community}:${item.code}`] = item;
   }));
-  return directory;
 }
 
 function text(tag, content, attrs = {}) {
@@ -340,9 +341,11 @@ function showActionFields() {
 }
 
 async function loadNewRequestForm() {
-  const directory = await loadNames();
+  const directory = await api("/console/api/directory");
+  rememberPlaces(directory);
   $("#new-grid").replaceChildren(...directory.grids.map((g) => text("option", gridName(g.id), { value: g.id })));
   await loadMenu();
+  await loadItemNames(directory);
   if (state.board) renderBoard(state.board);
 }
 
@@ -350,7 +353,10 @@ async function loadMenu() {
   const grid = $("#new-grid").value;
   if (!grid) return;
   const menu = await api(`/console/api/grids/${encodeURIComponent(grid)}/menu`);
+  if ($("#new-grid").value !== grid) return;  // the operator chose another grid meanwhile
+  const chosen = $("#new-item").value;
   $("#new-item").replaceChildren(...menu.map((item) => text("option", named(item, item.code), { value: item.code })));
+  if (menu.some((item) => item.code === chosen)) $("#new-item").value = chosen;
 }
 
 async function submitNewRequest(event) {

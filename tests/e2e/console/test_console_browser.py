@@ -71,6 +71,7 @@ async def test_operator_files_a_request_sees_it_live_and_reassigns_it(
 
     row = page.locator(f'#queue tr[data-request-id="{request_id}"]')
     await expect(row).to_be_visible(timeout=20_000)  # no reload: the board refreshes itself
+    await expect(row).to_contain_text("代购药品")  # the item chosen, by name
     await row.click()
     timeline = page.get_by_test_id("timeline").locator("li")
     await expect(timeline.first).to_be_visible()

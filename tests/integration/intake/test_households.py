@@ -58,6 +58,7 @@ class TestResidentsCrud:
         assert (created.status_code, again.status_code, moved.status_code) == (201, 200, 200)
         assert stored is not None
         assert stored["phone"] is None and stored["proxy"]["phone"] == "+8613900005303"
+        assert stored["proxy_phone"] == "+8613900005303"  # top level, for the desk's indexed look-up
         assert (stored["district_id"], stored["community_id"]) == ("chengzhong", "xianggelila")
         assert stored["household"] == "304"
         assert stored["updated_at"] is not None
@@ -218,13 +219,23 @@ class TestDeskLookup:
         assert recent[done["_id"]]["menu_item"]["name_zh"] == "代购药品"
         assert recent[done["_id"]]["status"] == "resolved"
 
-    async def test_a_resident_calling_from_their_own_phone_comes_first(
-        self, intake: httpx.AsyncClient, keys: Keys
+    async def test_a_resident_calling_from_their_own_phone_comes_first_with_what_they_filed_by_phone(
+        self, intake: httpx.AsyncClient, keys: Keys, db: AsyncDatabase[Document], intake_settings: IntakeSettings
     ) -> None:
+        own = "+8613900000201"
+        by_phone = await stored_request(
+            db, intake_settings, resident={"name": "王仁柱", "phone": own}, resident_phone=own, status="resolved"
+        )
+
         response = await intake.get(LOOKUP, params={"phone": "13900000201"}, headers=keys.headers("operator"))
+
         households = response.json()["households"]
         assert [(h["resident_id"], h["matched_as"]) for h in households] == [("r-xgll-01-5-1-101", "resident")]
         assert households[0]["proxy"]["phone"] == "+86139****0202"
+        filed = response.json()["requests_by_phone"]
+        assert [(r["request_id"], r["menu_item"]["name_en"]) for r in filed] == [
+            (by_phone["_id"], "Buy rice, flour and cooking oil")
+        ]
 
     async def test_the_second_district_does_not_find_them_and_clients_may_not_look(
         self, intake: httpx.AsyncClient, keys: Keys

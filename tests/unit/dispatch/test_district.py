@@ -345,5 +345,5 @@ def test_a_household_without_a_phone_is_matched_and_stored_with_its_resident_id(
     request = d.requests[request_id]
     assert request.state.offered_to == {"v1"}
     document = request.to_document(epoch=1)
-    assert document["resident_id"] == "r-3-2-401"
+    assert (document["resident_id"], document["resident_phone"]) == ("r-3-2-401", None)
     assert document["resident"] == {"name": "马秀兰", "phone": None, "language": "zh", "id": "r-3-2-401"}
