@@ -135,8 +135,11 @@ class DeliveryRepository:
             found += [document async for document in self._deliveries.find({"state": state})]
         return found
 
-    async def claim(self, delivery_id: str, *, lease_seconds: float) -> tuple[Document, str] | None:
-        """Take the delivery's next attempt if it is due (or its lease expired): the delivery and the claim's id.
+    async def claim(self, delivery_id: str, *, lease_seconds: float) -> tuple[Document, str] | datetime | None:
+        """Take the delivery's next attempt if it is due (or its lease expired).
+
+        Returns the delivery and the claim's id; or the time the attempt falls due (not yet); or None when
+        there is nothing to attempt (delivered, parked, gone, or another replica won this attempt).
 
         FerretDB v1 neither makes a conditional update atomic across connections nor keeps concurrent
         updates of one document from overwriting each other, so a replica must not touch a delivery it
@@ -154,17 +157,36 @@ class DeliveryRepository:
         else:
             return None
         if marker > now:
-            return None
+            return marker  # type: ignore[no-any-return]
         claim_id = f"{candidate['_id']}:{candidate['state']}:{candidate.get('attempts', 0)}:{marker.isoformat()}"
-        try:
-            await self._claims.insert_one({"_id": claim_id, "created_at": now})
-        except DuplicateKeyError:
+        if not await self._insert_claim(claim_id, now, lease_seconds):
             return None
         lease_until = now + timedelta(seconds=lease_seconds)
         await self._deliveries.update_one(
             {"_id": delivery_id}, {"$set": {"state": DELIVERING, "lease_until": lease_until}}
         )
         return {**candidate, "state": DELIVERING, "lease_until": lease_until}, claim_id
+
+    async def _insert_claim(self, claim_id: str, now: datetime, lease_seconds: float) -> bool:
+        try:
+            await self._claims.insert_one({"_id": claim_id, "created_at": now})
+            return True
+        except DuplicateKeyError:
+            pass
+        # A claim older than a lease was left by a replica that stopped between claiming and writing the
+        # delivery: the delivery still shows that state, so without this it would never be attempted again.
+        # The delete names the claim's time, so of two replicas finding the orphan only one removes it.
+        existing = await self._claims.find_one({"_id": claim_id})
+        if existing is None or existing["created_at"] > now - timedelta(seconds=lease_seconds):
+            return False
+        removed = await self._claims.delete_one({"_id": claim_id, "created_at": existing["created_at"]})
+        if removed.deleted_count != 1:
+            return False
+        try:
+            await self._claims.insert_one({"_id": claim_id, "created_at": now})
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def release(self, claim_id: str) -> None:
         """Drop a claim once its attempt's outcome is written: the delivery's state no longer matches it."""
