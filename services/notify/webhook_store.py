@@ -55,8 +55,9 @@ class WebhookEndpointRepository:
         query: Document = {"district_id": district_id, "active": True}
         if owner is not None:
             query["owner_key_id"] = owner
-        cursor = self._endpoints.find(query, sort=[("created_at", ASCENDING)])
-        return [document async for document in cursor]
+        # Sorted here: a district has a handful of endpoints, and FerretDB sorts in Go over what it reads.
+        found = [document async for document in self._endpoints.find(query)]
+        return sorted(found, key=lambda document: document["created_at"])
 
     async def get(self, district_id: str, endpoint_id: str, *, owner: str | None = None) -> Document | None:
         query: Document = {"_id": endpoint_id, "district_id": district_id, "active": True}
@@ -217,8 +218,10 @@ class DeliveryRepository:
         query: dict[str, Any] = {"district_id": district_id, "endpoint_id": endpoint_id}
         if state:
             query["state"] = state
-        cursor = self._deliveries.find(query, sort=[("created_at", ASCENDING)], limit=limit)
-        return [document async for document in cursor]
+        # No sort in the query (FerretDB would sort every delivery of the endpoint in Go): the first `limit`
+        # found by the indexed equality, oldest first.
+        found = [document async for document in self._deliveries.find(query, limit=limit)]
+        return sorted(found, key=lambda document: document["created_at"])
 
     async def replay(self, district_id: str, endpoint_id: str, delivery_id: str | None = None) -> list[Document]:
         """Put parked deliveries (one, or all of the endpoint) back in the queue with a fresh budget."""
