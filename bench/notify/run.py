@@ -292,7 +292,6 @@ async def round_of(clients_wanted: int, options: Options) -> dict[str, Any]:
         "GRID_TOPIC_PREFIX": f"bench{run}.",
         "GRID_ID_SIGNING_KEY": f"bench-{run}-{uuid.uuid4().hex}",  # services refuse short keys
         "NOTIFY_HEARTBEAT_SECONDS": str(options.heartbeat),
-        "NOTIFY_INSTANCE_ID": "bench",
         "GRID_LOG_LEVEL": "WARNING",
         # Thousands of clients connect from this one address within seconds.
         "GRID_RATE_PER_ADDRESS_PER_SECOND": "1000000",

@@ -146,7 +146,7 @@ DistrictId = Annotated[str, Path(min_length=1, max_length=63)]
 RequestId = Annotated[str, Path(min_length=1, max_length=100)]
 
 
-def context(connection: HTTPConnection) -> NotifyContext:
+async def context(connection: HTTPConnection) -> NotifyContext:
     found: NotifyContext = connection.app.state.notify
     return found
 

@@ -61,9 +61,7 @@ class NotifyContext:
     stats: ConsumerStats = field(default_factory=ConsumerStats)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
-    @property
-    def signing_keys(self) -> tuple[bytes, ...]:
-        return self.settings.verification_keys()
+    signing_keys: tuple[bytes, ...] = ()  # request ids and access tokens: the current key, then previous ones
 
     def stream(self, district_id: str, scope: Scope, cursor: int | None) -> AsyncIterator[StreamItem]:
         return stream_items(
@@ -172,6 +170,7 @@ def bootstrap(settings: NotifySettings) -> NotifyContext:
         ),
         worker=WebhookWorker(endpoints=endpoints, deliveries=deliveries, settings=settings),
         publisher=EventPublisher(settings.kafka_bootstrap, settings.kafka_timeout_seconds),
+        signing_keys=settings.verification_keys(),
     )
     OPEN_STREAMS.set_function(lambda: hub.connections)
     STREAM_REPLAYS.set_function(lambda: hub.replaying)

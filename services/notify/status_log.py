@@ -175,7 +175,8 @@ class LogHistoryReader:
     async def read(
         self, district_id: str, scope: Scope, partition: int, start: int, end: int
     ) -> list[LiveEvent] | None:
-        """The scope's events at offsets [start, end) of the partition; None when `start` left the log."""
+        """The scope's events at offsets [start, end) of the partition; None when `start` left the log (or the
+        read took longer than NOTIFY_LOG_READ_TIMEOUT_SECONDS): the stream then gets `reset`."""
         key = district_id.encode()
         needle = scope.request_id.encode() if isinstance(scope, RequestScope) else None
         tp = TopicPartition(self._topic, partition)
@@ -200,6 +201,17 @@ class LogHistoryReader:
                                 found.append(live)
                         position = max(position, await consumer.position(tp))
             except OffsetOutOfRangeError:
+                return None
+            except TimeoutError:
+                # A client asking for days of a busy partition would otherwise retry the same read forever.
+                log.warning(
+                    "reading %s offsets %d-%d of partition %d took over %ss; the stream gets reset",
+                    district_id,
+                    start,
+                    end,
+                    partition,
+                    self._timeout,
+                )
                 return None
         return found
 

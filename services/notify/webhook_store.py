@@ -55,8 +55,9 @@ class WebhookEndpointRepository:
         query: Document = {"district_id": district_id, "active": True}
         if owner is not None:
             query["owner_key_id"] = owner
-        cursor = self._endpoints.find(query, sort=[("created_at", ASCENDING)])
-        return [document async for document in cursor]
+        # Sorted here: a district has a handful of endpoints, and FerretDB sorts in Go over what it reads.
+        found = [document async for document in self._endpoints.find(query)]
+        return sorted(found, key=lambda document: document["created_at"])
 
     async def get(self, district_id: str, endpoint_id: str, *, owner: str | None = None) -> Document | None:
         query: Document = {"_id": endpoint_id, "district_id": district_id, "active": True}
@@ -135,8 +136,11 @@ class DeliveryRepository:
             found += [document async for document in self._deliveries.find({"state": state})]
         return found
 
-    async def claim(self, delivery_id: str, *, lease_seconds: float) -> tuple[Document, str] | None:
-        """Take the delivery's next attempt if it is due (or its lease expired): the delivery and the claim's id.
+    async def claim(self, delivery_id: str, *, lease_seconds: float) -> tuple[Document, str] | datetime | None:
+        """Take the delivery's next attempt if it is due (or its lease expired).
+
+        Returns the delivery and the claim's id; or the time the attempt falls due (not yet); or None when
+        there is nothing to attempt (delivered, parked, gone, or another replica won this attempt).
 
         FerretDB v1 neither makes a conditional update atomic across connections nor keeps concurrent
         updates of one document from overwriting each other, so a replica must not touch a delivery it
@@ -154,17 +158,36 @@ class DeliveryRepository:
         else:
             return None
         if marker > now:
-            return None
+            return marker  # type: ignore[no-any-return]
         claim_id = f"{candidate['_id']}:{candidate['state']}:{candidate.get('attempts', 0)}:{marker.isoformat()}"
-        try:
-            await self._claims.insert_one({"_id": claim_id, "created_at": now})
-        except DuplicateKeyError:
+        if not await self._insert_claim(claim_id, now, lease_seconds):
             return None
         lease_until = now + timedelta(seconds=lease_seconds)
         await self._deliveries.update_one(
             {"_id": delivery_id}, {"$set": {"state": DELIVERING, "lease_until": lease_until}}
         )
         return {**candidate, "state": DELIVERING, "lease_until": lease_until}, claim_id
+
+    async def _insert_claim(self, claim_id: str, now: datetime, lease_seconds: float) -> bool:
+        try:
+            await self._claims.insert_one({"_id": claim_id, "created_at": now})
+            return True
+        except DuplicateKeyError:
+            pass
+        # A claim older than a lease was left by a replica that stopped between claiming and writing the
+        # delivery: the delivery still shows that state, so without this it would never be attempted again.
+        # The delete names the claim's time, so of two replicas finding the orphan only one removes it.
+        existing = await self._claims.find_one({"_id": claim_id})
+        if existing is None or existing["created_at"] > now - timedelta(seconds=lease_seconds):
+            return False
+        removed = await self._claims.delete_one({"_id": claim_id, "created_at": existing["created_at"]})
+        if removed.deleted_count != 1:
+            return False
+        try:
+            await self._claims.insert_one({"_id": claim_id, "created_at": now})
+        except DuplicateKeyError:
+            return False
+        return True
 
     async def release(self, claim_id: str) -> None:
         """Drop a claim once its attempt's outcome is written: the delivery's state no longer matches it."""
@@ -195,8 +218,10 @@ class DeliveryRepository:
         query: dict[str, Any] = {"district_id": district_id, "endpoint_id": endpoint_id}
         if state:
             query["state"] = state
-        cursor = self._deliveries.find(query, sort=[("created_at", ASCENDING)], limit=limit)
-        return [document async for document in cursor]
+        # No sort in the query (FerretDB would sort every delivery of the endpoint in Go): the first `limit`
+        # found by the indexed equality, oldest first.
+        found = [document async for document in self._deliveries.find(query, limit=limit)]
+        return sorted(found, key=lambda document: document["created_at"])
 
     async def replay(self, district_id: str, endpoint_id: str, delivery_id: str | None = None) -> list[Document]:
         """Put parked deliveries (one, or all of the endpoint) back in the queue with a fresh budget."""

@@ -188,7 +188,10 @@ class WebhookWorker:
             self._retry_later(known, self._lease)
             return
         if claimed is None:
-            return  # delivered, parked, not yet due, or another replica won this attempt: it goes on from there
+            return  # delivered, parked, gone, or another replica won this attempt: it goes on from there
+        if isinstance(claimed, datetime):  # not due yet (a timer that fired early, a retry set elsewhere)
+            self.submit({**known, "state": PENDING, "next_attempt_at": claimed})
+            return
         delivery, claim_id = claimed
         await self._deliver(delivery)
         with contextlib.suppress(Exception):  # a claim left behind only costs a document

@@ -43,7 +43,7 @@ TokenQuery = Annotated[str | None, Query(description="The request's access token
 Filter = Annotated[list[str] | None, Query()]
 
 
-def cursor(
+async def cursor(
     last_event_id: LastEventId = None, after: After = None, last_event_id_query: LastEventIdQuery = None
 ) -> int | None:
     """Where a reconnecting client resumes: `after` wins; WebSocket clients send Last-Event-ID as a query."""

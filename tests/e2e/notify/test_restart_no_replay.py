@@ -65,8 +65,16 @@ async def publish(producer: AIOKafkaProducer, topic: str, event: EventEnvelope) 
 @pytest.fixture(scope="module")
 def replay_env(infrastructure: Infrastructure, run_id: str) -> dict[str, str]:
     # Topics and a database of their own: old records in the topic must not reach other tests' replicas.
-    # A webhook target that refuses connections: deliveries are created (and fail), nothing leaves the host.
-    return {**environment_for(infrastructure, run_id, "r"), "NOTIFY_WEBHOOK_ALLOW_LOOPBACK": "true"}
+    # A webhook target that refuses connections: deliveries are created and fail, quickly and many times
+    # (nothing leaves the host), so a replica stopped between two attempts leaves one pending.
+    return {
+        **environment_for(infrastructure, run_id, "r"),
+        "NOTIFY_WEBHOOK_ALLOW_LOOPBACK": "true",
+        "NOTIFY_WEBHOOK_BACKOFF_BASE_SECONDS": "0.2",
+        "NOTIFY_WEBHOOK_BACKOFF_CAP_SECONDS": "0.5",
+        "NOTIFY_WEBHOOK_MAX_ATTEMPTS": "1000",
+        "NOTIFY_WEBHOOK_TIMEOUT_SECONDS": "1",  # a lease (2 x timeout + 10 s) left by a stopped replica is short
+    }
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +163,12 @@ async def test_a_new_replica_streams_and_sends_no_old_event_again(
         assert await replay_db.webhook_deliveries.find_one({"_id": f"{endpoint_id}:{event.id}"}) is None
 
 
+async def attempts_of(db: AsyncDatabase[Document], delivery_id: str) -> int:
+    found = await db.webhook_deliveries.find_one({"_id": delivery_id})
+    assert found is not None
+    return int(found["attempts"])
+
+
 async def test_a_replica_started_after_a_gap_handles_what_was_published_meanwhile(
     replay_env: dict[str, str],
     replay_settings: PlatformSettings,
@@ -173,13 +187,22 @@ async def test_a_replica_started_after_a_gap_handles_what_was_published_meanwhil
         await wait_delivery(replay_db, endpoint_id, first.id)
     finally:
         replica.stop()
+    stopped_at = await attempts_of(replay_db, f"{endpoint_id}:{first.id}")
     while_down = status_event(request_id, 2, datetime.now(UTC))
     await publish(producer, topic, while_down)
     await asyncio.sleep(1)
     assert await replay_db.webhook_deliveries.find_one({"_id": f"{endpoint_id}:{while_down.id}"}) is None
+    # The first event's delivery was left pending between two failed attempts: nothing retries it now.
+    left_at = await attempts_of(replay_db, f"{endpoint_id}:{first.id}")
+    assert left_at == stopped_at
     another = ServiceProcess("notify", replay_env, service_logs)  # a new process: no name to keep
     another.start()
     try:
         await wait_delivery(replay_db, endpoint_id, while_down.id)
+        # ... until a replica takes the pending deliveries up again (read once, then timers in memory).
+        deadline = time.monotonic() + 30
+        while await attempts_of(replay_db, f"{endpoint_id}:{first.id}") <= left_at:
+            assert time.monotonic() < deadline, "the pending delivery was not taken up again"
+            await asyncio.sleep(0.2)
     finally:
         another.stop()
