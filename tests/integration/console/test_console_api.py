@@ -187,3 +187,13 @@ async def test_a_window_longer_than_a_year_is_refused(
 
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_live_stream_answers_503_problem_when_notify_is_unreachable(
+    console: httpx.AsyncClient, db: AsyncDatabase[Document], district: str
+) -> None:
+    response = await console.get("/console/api/events", headers=await key_for(db, district))
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "notify-unavailable"
