@@ -14,6 +14,7 @@ the district's time zone, each day one document per grouping (`rates_daily`), re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -96,12 +97,13 @@ def _add(histogram: dict[int, int], stored: Mapping[str, Any] | None) -> None:
 
 
 def sum_daily(daily_documents: Iterable[Mapping[str, Any]]) -> list[Rates]:
-    """Rates per group over the given days (one grouping's daily documents), sorted by group."""
+    """Rates per group over the given days (one grouping's daily documents), sorted by group. Each document's
+    `groups` is JSON text (FerretDB v1 reads nested documents slowly; see dispatch's `board.as_text`)."""
     counts: dict[str, dict[str, int]] = {}
     to_assign: dict[str, dict[int, int]] = {}
     to_resolve: dict[str, dict[int, int]] = {}
     for document in daily_documents:
-        for row in document.get("groups") or []:
+        for row in json.loads(document.get("groups") or "[]"):
             group = str(row["group"])
             tally = counts.setdefault(group, dict.fromkeys(COUNTERS, 0))
             for name in COUNTERS:

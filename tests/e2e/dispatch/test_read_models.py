@@ -4,6 +4,7 @@ request from submission to its rating, and a command delivered twice counts once
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -39,7 +40,16 @@ async def read_until(
 
 
 def grid_row(daily: Document) -> dict[str, Any]:
-    return next((g for g in daily["groups"] if g["group"] == GRID), {})
+    return next((g for g in json.loads(daily["groups"]) if g["group"] == GRID), {})
+
+
+def payload(board: Document) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(board["board"])
+    return parsed
+
+
+def listed(board: Document, request_id: str) -> bool:
+    return any(row["request_id"] == request_id for row in payload(board)["requests"])
 
 
 async def test_a_request_moves_through_the_board_and_into_its_days_rates(
@@ -53,13 +63,11 @@ async def test_a_request_moves_through_the_board_and_into_its_days_rates(
 
     await publish(dispatch_settings, [event])
     offered = await wait_until(dispatch_db, request_id, lambda d: d["status"] == "offered")
-    board = await read_until(
-        dispatch_db, BOARD_COLLECTION, DISTRICT, lambda b: any(r["request_id"] == request_id for r in b["requests"])
-    )
-    row = next(r for r in board["requests"] if r["request_id"] == request_id)
+    board = await read_until(dispatch_db, BOARD_COLLECTION, DISTRICT, lambda b: listed(b, request_id))
+    row = next(r for r in payload(board)["requests"] if r["request_id"] == request_id)
     assert (row["status"], row["level"], row["grid_id"]) == ("offered", "grid", GRID)
-    assert {"grid_id": GRID, "open": 1} in board["load_per_grid"]
-    assert sum(c["count"] for c in board["counts"] if c["status"] == "offered") >= 1
+    assert {"grid_id": GRID, "open": 1} in payload(board)["load_per_grid"]
+    assert sum(c["count"] for c in payload(board)["counts"] if c["status"] == "offered") >= 1
 
     day = day_of(offered["submitted_at"], ZoneInfo("Asia/Shanghai"))
     daily_id = f"{DISTRICT}:{day}:grid"
@@ -86,12 +94,10 @@ async def test_a_request_moves_through_the_board_and_into_its_days_rates(
     assert sum(row["assign_minutes"].values()) == 1 and sum(row["resolve_minutes"].values()) == 1
     item = await dispatch_db[DAILY_COLLECTION].find_one({"_id": f"{DISTRICT}:{day}:menu_item"})
     assert item is not None
-    assert next(g for g in item["groups"] if g["group"] == "test.readmodel")["received"] == 1
+    assert next(g for g in json.loads(item["groups"]) if g["group"] == "test.readmodel")["received"] == 1
 
-    closed = await read_until(
-        dispatch_db, BOARD_COLLECTION, DISTRICT, lambda b: all(r["request_id"] != request_id for r in b["requests"])
-    )
-    assert {"grid_id": GRID, "open": 1} not in closed["load_per_grid"]
+    closed = await read_until(dispatch_db, BOARD_COLLECTION, DISTRICT, lambda b: not listed(b, request_id))
+    assert {"grid_id": GRID, "open": 1} not in payload(closed)["load_per_grid"]
     assert isinstance(closed["as_of"], datetime)
-    load = next(v for v in closed["volunteer_load"] if v["volunteer_id"] == "v-rm-1")
+    load = next(v for v in payload(closed)["volunteer_load"] if v["volunteer_id"] == "v-rm-1")
     assert load["open_assignments"] == 0

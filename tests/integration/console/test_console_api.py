@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -150,10 +151,8 @@ async def test_volunteer_load_comes_from_dispatchs_board(
         ]
     )
     # The board (dispatch's read model of the district) carries the load its owner counts.
-    await db[BOARD_COLLECTION].update_one(
-        {"_id": district},
-        {"$set": {"volunteer_load": [{"volunteer_id": busy, "grid_id": "g", "open_assignments": 2, "capacity": 3}]}},
-    )
+    load = [{"volunteer_id": busy, "grid_id": "g", "open_assignments": 2, "capacity": 3}]
+    await db[BOARD_COLLECTION].update_one({"_id": district}, {"$set": {"board": json.dumps({"volunteer_load": load})}})
 
     response = await console.get("/console/api/board", headers=await key_for(db, district))
     other = await console.get("/console/api/board", headers=await key_for(db, "chengzhong"))
