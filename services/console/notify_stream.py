@@ -36,15 +36,22 @@ class NotifyStream:
         # No read for `idle_seconds` (several missed heartbeats): the relay ends and the page reconnects.
         self._client = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(10.0, read=idle_seconds))
 
-    async def relay(self, district_id: str, api_key: str) -> Response:
+    async def _open(self, district_id: str, api_key: str, params: dict[str, int]) -> httpx.Response:
         request = self._client.build_request(
             "GET",
             f"/v1/districts/{district_id}/events",
-            params={"after": LIVE_ONLY},
+            params=params,
             headers={"X-API-Key": api_key, "Accept": "text/event-stream"},
         )
+        return await self._client.send(request, stream=True)
+
+    async def relay(self, district_id: str, api_key: str) -> Response:
         try:
-            upstream = await self._client.send(request, stream=True)
+            upstream = await self._open(district_id, api_key, {"after": LIVE_ONLY})
+            if upstream.status_code == 422:
+                # A notify whose positions take another form: from the history it holds, which costs it more.
+                await upstream.aclose()
+                upstream = await self._open(district_id, api_key, {})
         except httpx.HTTPError as exc:
             return unavailable(str(exc) or type(exc).__name__)
         if upstream.status_code != 200:

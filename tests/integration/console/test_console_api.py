@@ -7,6 +7,7 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.dispatch.read_models import backfill
-from services.dispatch.read_models.board import BOARD_COLLECTION
+from services.dispatch.read_models.board import BOARD_COLLECTION, BoardState
 from shared.api_keys import ApiKeyRepository, Role
 from shared.mongo import Document
 from tests.unit.console.test_rates import DATA, WINDOW
@@ -196,3 +197,31 @@ async def test_the_live_stream_answers_503_problem_when_notify_is_unreachable(
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "notify-unavailable"
+
+
+async def test_the_board_is_dispatchs_read_model_with_overdue_rows_flagged(
+    console: httpx.AsyncClient, db: AsyncDatabase[Document]
+) -> None:
+    district_id = f"board-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    live = [
+        {"_id": "late", "status": "assigned", "level": "grid", "grid_id": "g1",
+         "submitted_at": now - timedelta(hours=3), "sla_due_at": now - timedelta(minutes=5)},
+        {"_id": "fresh", "status": "offered", "level": "community", "grid_id": "g2",
+         "submitted_at": now, "sla_due_at": now + timedelta(hours=1)},
+    ]  # fmt: skip
+    live = [{**document, "district_id": district_id, "live_district_id": district_id} for document in live]
+    state = BoardState(district_id)
+    state.apply(live)
+    await db[BOARD_COLLECTION].insert_one(state.document([], now, 0))
+
+    response = await console.get("/console/api/board", headers=await key_for(db, district_id))
+
+    body = response.json()
+    assert response.status_code == 200 and body["open"] == 2
+    assert [(r["request_id"], r["overdue"]) for r in body["requests"]] == [("fresh", False), ("late", True)]
+    assert [r["request_id"] for r in body["overdue"]] == ["late"]
+    assert {(c["status"], c["level"], c["count"]) for c in body["counts"]} == {
+        ("assigned", "grid", 1), ("offered", "community", 1),
+    }  # fmt: skip
+    assert body["load_per_grid"] == [{"grid_id": "g1", "open": 1}, {"grid_id": "g2", "open": 1}]
