@@ -1,12 +1,13 @@
 """The operator console's dashboard read as history grows: board and 30-day rates, empty versus N stored.
 
-    .venv/bin/python -m bench.console.dashboard --stored 10000 [--reads 30]
+    .venv/bin/python -m bench.console.dashboard --stored 10000 [--live 100] [--reads 30]
 
-Stores `--stored` requests of one new district directly in the database (shaped as dispatch writes them:
-timelines, decisions, ratings; 5 % still open, submissions spread over 60 days), builds the district's read
-models from them as dispatch would (`services.dispatch.read_models.backfill`), and times the console's own
-app (in process, over ASGI) reading `/console/api/board` and `/console/api/rates` (the default 30 days,
-per community) — for that district and for an empty one, so the ratio shows what history costs.
+Two districts, each with `--live` open requests (waiting for or held by a volunteer, as a busy desk has at any
+moment); one of them also has `--stored` closed requests of the last 60 days as history. All are stored
+directly in the database, shaped as dispatch writes them (timelines, decisions, ratings), and the districts'
+read models are built from them as dispatch would (`services.dispatch.read_models.backfill`). Then the
+console's own app (in process, over ASGI) reads `/console/api/board` and `/console/api/rates` (the default
+30 days, per community) for both districts: the ratio shows what history costs.
 Prints figures; asserts nothing. The database is the stack's (MONGODB_URI), in a database of its own.
 """
 
@@ -45,11 +46,10 @@ def envelope(request_id: str, district_id: str, kind: str, at: datetime, sequenc
     }
 
 
-def stored_request(district_id: str, number: int, now: datetime, rng: random.Random) -> Document:
+def stored_request(district_id: str, number: int, now: datetime, rng: random.Random, *, live: bool) -> Document:
     request_id = uuid.uuid4().hex
     community = COMMUNITIES[number % len(COMMUNITIES)]
-    submitted = now - timedelta(minutes=rng.uniform(5, 60 * 24 * 60))
-    live = rng.random() < 0.05
+    submitted = now - timedelta(minutes=rng.uniform(5, 6 * 60) if live else rng.uniform(5, 60 * 24 * 60))
     status = rng.choice(LIVE) if live else rng.choice(["resolved", "rated", "rated", "cancelled"])
     timeline = [envelope(request_id, district_id, "request.received", submitted, 1)]
     assigned_at = resolved_at = None
@@ -89,11 +89,11 @@ def stored_request(district_id: str, number: int, now: datetime, rng: random.Ran
     }
 
 
-async def preload(db: Any, district_id: str, count: int) -> list[Document]:
+async def preload(db: Any, district_id: str, count: int, live: int) -> list[Document]:
     await db.districts.insert_one({"_id": district_id, "name_zh": "测试区", "timezone": "Asia/Shanghai"})
     rng = random.Random(7)
     now = datetime.now(UTC)
-    documents = [stored_request(district_id, n, now, rng) for n in range(count)]
+    documents = [stored_request(district_id, n, now, rng, live=n < live) for n in range(live + count)]
     for start in range(0, len(documents), 64):
         await db.requests.insert_many(documents[start : start + 64], ordered=False)
     return documents
@@ -128,6 +128,7 @@ def summary(times: list[float]) -> str:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stored", type=int, default=10_000)
+    parser.add_argument("--live", type=int, default=100)
     parser.add_argument("--reads", type=int, default=30)
     args = parser.parse_args()
 
@@ -142,11 +143,12 @@ async def main() -> None:
     db = database(client, settings)
     try:
         empty, full = "bench-empty", "bench-full"
-        await db.districts.insert_one({"_id": empty, "name_zh": "空区", "timezone": "Asia/Shanghai"})
         started = time.perf_counter()
-        documents = await preload(db, full, args.stored)
-        print(f"stored {args.stored} requests in {time.perf_counter() - started:.1f} s")
-        for district_id, docs in ((empty, []), (full, documents)):
+        fresh = await preload(db, empty, 0, args.live)
+        documents = await preload(db, full, args.stored, args.live)
+        print(f"stored {args.live} open requests in each district, {args.stored} closed in one, "
+              f"in {time.perf_counter() - started:.1f} s")  # fmt: skip
+        for district_id, docs in ((empty, fresh), (full, documents)):
             with_models = await build_read_models(db, district_id, docs)
         print("read models:", "built by dispatch's projections" if with_models else "none (console computes per read)")
         keys = ApiKeyRepository(db)

@@ -1,4 +1,4 @@
-"""The console's one place of wiring: settings → database, key store, intake gateway → routers → app."""
+"""The console's one place of wiring: settings → database, key store, intake gateway, notify stream → routers → app."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from fastapi.staticfiles import StaticFiles
 
 from services.console.context import ConsoleContext
 from services.console.intake_gateway import IntakeGateway
+from services.console.notify_stream import NotifyStream
 from services.console.repository import ConsoleRepository
-from services.console.routes import board, desk, directory, health, page, rates, requests
+from services.console.routes import board, desk, directory, events, health, page, rates, requests
 from services.console.settings import ConsoleSettings
 from shared.api_keys import ApiKeyRepository
 from shared.http_observability import instrument
@@ -19,7 +20,16 @@ from shared.mongo import connect, database, ping
 from shared.problem_details import install_problem_handlers
 from shared.security_headers import PAGE_HEADERS
 
-ROUTERS = (page.router, board.router, requests.router, directory.router, rates.router, health.router, desk.router)
+ROUTERS = (
+    page.router,
+    board.router,
+    events.router,
+    requests.router,
+    directory.router,
+    rates.router,
+    health.router,
+    desk.router,
+)
 
 
 def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
@@ -32,12 +42,14 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
         repository=ConsoleRepository(db),
         keys=ApiKeyRepository(db),
         intake=IntakeGateway(settings.intake_url),
+        notify=NotifyStream(settings.notify_url, idle_seconds=settings.stream_idle_seconds),
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         await context.intake.close()
+        await context.notify.close()
         await client.close()
 
     app = FastAPI(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.console.intake_gateway import IntakeGateway
+from services.console.notify_stream import NotifyStream
 from services.console.repository import ConsoleRepository
 from services.console.settings import ConsoleSettings
 from shared.api_keys import ApiKeyRepository
@@ -20,3 +21,4 @@ class ConsoleContext:
     repository: ConsoleRepository
     keys: ApiKeyRepository
     intake: IntakeGateway
+    notify: NotifyStream

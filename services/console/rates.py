@@ -14,6 +14,7 @@ the district's time zone, each day one document per grouping (`rates_daily`), re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
@@ -90,30 +91,37 @@ def median_of(histogram: Mapping[int, int]) -> float | None:
     return round(sum(found) / len(found), 2)
 
 
-def _add(histogram: dict[int, int], stored: Mapping[str, Any] | None) -> None:
+def _add(histogram: dict[str, int], stored: Mapping[str, int] | None) -> None:
+    # Keys stay strings until the end: a month of busy days is tens of thousands of entries to add up.
+    get = histogram.get
     for key, count in (stored or {}).items():
-        histogram[int(key)] = histogram.get(int(key), 0) + int(count)
+        histogram[key] = get(key, 0) + count
+
+
+def _numeric(histogram: Mapping[str, int]) -> dict[int, int]:
+    return {int(key): int(count) for key, count in histogram.items()}
 
 
 def sum_daily(daily_documents: Iterable[Mapping[str, Any]]) -> list[Rates]:
-    """Rates per group over the given days (one grouping's daily documents), sorted by group."""
+    """Rates per group over the given days (one grouping's daily documents), sorted by group. Each document's
+    `groups` is JSON text (FerretDB v1 reads nested documents slowly; see dispatch's `board.as_text`)."""
     counts: dict[str, dict[str, int]] = {}
-    to_assign: dict[str, dict[int, int]] = {}
-    to_resolve: dict[str, dict[int, int]] = {}
+    to_assign: dict[str, dict[str, int]] = {}
+    to_resolve: dict[str, dict[str, int]] = {}
     for document in daily_documents:
-        for row in document.get("groups") or []:
+        for row in json.loads(document.get("groups") or "[]"):
             group = str(row["group"])
             tally = counts.setdefault(group, dict.fromkeys(COUNTERS, 0))
             for name in COUNTERS:
-                tally[name] += int(row.get(name) or 0)
+                tally[name] += row.get(name) or 0
             _add(to_assign.setdefault(group, {}), row.get("assign_minutes"))
             _add(to_resolve.setdefault(group, {}), row.get("resolve_minutes"))
     return [
         Rates(
             group=group,
             **tally,
-            median_minutes_to_assign=median_of(to_assign[group]),
-            median_minutes_to_resolve=median_of(to_resolve[group]),
+            median_minutes_to_assign=median_of(_numeric(to_assign[group])),
+            median_minutes_to_resolve=median_of(_numeric(to_resolve[group])),
         )
         for group, tally in sorted(counts.items())
         if tally["received"]

@@ -71,9 +71,14 @@ const I18N = {
 };
 
 const state = { lang: localStorage.getItem("console.lang") || "zh", key: sessionStorage.getItem("console.key"),
-  board: null, selected: null, tab: "board", boardSignature: "", district: null,
+  board: null, selected: null, tab: "board", boardSignature: "", district: null, live: false, stream: null,
+  refreshTimer: null,
   // Names of places and items by id, from the directory and the menus: the page shows names, never codes.
   names: { grids: {}, communities: {}, items: {}, menus: {} }, households: {} };
+// The board is reloaded when notify's operator stream says something changed; polled only while it is down.
+const REFRESH_DEBOUNCE_MS = 300;
+const POLL_WHILE_DOWN_MS = 5000;
+const SAFETY_REFRESH_MS = 60000;
 const $ = (selector) => document.querySelector(selector);
 const t = (name) => I18N[state.lang][name] ?? I18N.zh[name] ?? name;
 const statusName = (s) => I18N[state.lang].statuses[s] || I18N.zh.statuses[s] || s || "";
@@ -177,7 +182,7 @@ function renderBoard(board) {
     chip.append(text("b", String(byLevel[level])));
     return chip;
   }));
-  const overdue = board.requests.filter((r) => r.overdue).length;
+  const overdue = (board.overdue || board.requests.filter((r) => r.overdue)).length;
   const chip = text("span", t("overdue"), { class: overdue ? "chip bad" : "chip good", "data-testid": "overdue-count" });
   chip.append(text("b", String(overdue)));
   counts.append(chip);
@@ -270,6 +275,49 @@ async function refreshBoard() {
     renderBoard(board);
   }
   if (state.selected) await showDetail(state.selected, false);
+}
+
+function scheduleRefresh() {
+  if (state.refreshTimer) return;
+  state.refreshTimer = setTimeout(() => {
+    state.refreshTimer = null;
+    if (state.tab === "board") refreshBoard().catch(() => {});
+  }, REFRESH_DEBOUNCE_MS);
+}
+
+// Reads /console/api/events (notify's operator stream, relayed under this origin) with the key in a header:
+// EventSource cannot send one. Any event (a change, or `reset` on connecting) reloads the board.
+async function followChanges() {
+  let backoff = 1000;
+  while (state.key) {
+    const controller = new AbortController();
+    state.stream = controller;
+    try {
+      const response = await fetch("/console/api/events", { headers: { "X-API-Key": state.key }, signal: controller.signal });
+      if (!response.ok || !response.body) throw new Error(response.statusText);
+      state.live = true;
+      backoff = 1000;
+      scheduleRefresh();
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value.replace(/\r\n?/g, "\n");
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          if (frame.split("\n").some((line) => line.startsWith("data:"))) scheduleRefresh();
+        }
+      }
+    } catch (error) {
+      if (controller.signal.aborted) return;
+    }
+    state.live = false;
+    await new Promise((resolve) => setTimeout(resolve, backoff));
+    backoff = Math.min(backoff * 2, 30000);
+  }
 }
 
 async function showDetail(requestId, scroll = true) {
@@ -470,13 +518,16 @@ async function start() {
   $("#logout").hidden = false;
   await refreshBoard();
   loadNewRequestForm().catch((error) => { $("#new-result").textContent = error.message; });
-  setInterval(() => { if (state.tab === "board") refreshBoard().catch(() => {}); }, 2000);
+  followChanges();
+  setInterval(() => { if (!state.live) scheduleRefresh(); }, POLL_WHILE_DOWN_MS);
+  setInterval(scheduleRefresh, SAFETY_REFRESH_MS);
   setInterval(tickCountdowns, 1000);
 }
 
 function logout(message = "") {
   sessionStorage.removeItem("console.key");
   state.key = null;
+  if (state.stream) state.stream.abort();
   $("#app").hidden = true;
   $("#tabs").hidden = true;
   $("#logout").hidden = true;

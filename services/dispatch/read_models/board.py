@@ -9,6 +9,7 @@ increments it, so a redelivered batch writes the same board again. Closed reques
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,18 +28,31 @@ ROW_FIELDS: Final = (
     "level",
     "priority",
     "grid_id",
-    "community_id",
     "menu_item_code",
     "assigned_volunteer_id",
     "offered_volunteer_ids",
     "sla_due_at",
     "submitted_at",
-    "updated_at",
-    "redo_count",
 )
 
 
 OVERDUE_FIELDS: Final = ("request_id", "sla_due_at", "status", "level", "grid_id")
+
+
+def as_text(payload: Any) -> str:
+    """A payload as compact JSON text, datetimes in ISO 8601.
+
+    Why text: FerretDB v1 turns a stored document's nested objects back into BSON slowly. Measured on the
+    local stack: a board of 300 rows read by `_id` took 73-187 ms as nested documents and 16 ms as one
+    string; a day's rates 10.6 ms against 1.5 ms. Readers parse it (`json.loads`).
+    """
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=_iso)
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 def row_of(request: Mapping[str, Any]) -> Document:
@@ -83,16 +97,19 @@ class BoardState:
             ),
             key=lambda load: (load["grid_id"], load["volunteer_id"]),
         )
-        return {
-            "_id": self.district_id,
-            "district_id": self.district_id,
-            "as_of": now,
-            "open": len(rows),
+        board = {
             "counts": [{"status": s, "level": lv, "count": n} for (s, lv), n in sorted(counts.items())],
             "load_per_grid": [{"grid_id": g, "open": n} for g, n in sorted(per_grid.items())],
             "volunteer_load": loads,
             "overdue": [{name: r.get(name) for name in OVERDUE_FIELDS} for r in overdue[:OVERDUE_KEPT]],
             "overdue_count": len(overdue),
             "requests": newest[:ROWS_KEPT],
+        }
+        return {
+            "_id": self.district_id,
+            "district_id": self.district_id,
+            "as_of": now,
+            "open": len(rows),
+            "board": as_text(board),  # counts, load_per_grid, volunteer_load, overdue, overdue_count, requests
             "owner_epoch": epoch,
         }

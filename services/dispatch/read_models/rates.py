@@ -20,11 +20,13 @@ What counts (the same rules the console used to compute from the requests themse
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Final, Literal
 
+from services.dispatch.read_models.board import as_text
 from shared.mongo import Document
 
 LEDGER_COLLECTION: Final = "rates_ledger"
@@ -233,14 +235,15 @@ class LedgerShard:
             "district_id": self.district_id,
             "day": self.day,
             "shard": self.shard,
-            # A list, not a map keyed by request id: a list needs no rules about the characters of its keys.
-            "entries": [part.stored(request_id) for request_id, part in sorted(self.entries.items())],
+            # JSON text (see board.as_text for why); a list, so request ids need no rules as keys.
+            "entries": as_text([part.stored(request_id) for request_id, part in sorted(self.entries.items())]),
             "owner_epoch": epoch,
         }
 
     @classmethod
     def of_document(cls, district_id: str, day: str, shard: int, document: Document | None) -> LedgerShard:
-        entries = {raw["r"]: Contribution.of_stored(raw) for raw in (document or {}).get("entries") or []}
+        stored = json.loads((document or {}).get("entries") or "[]")
+        entries = {raw["r"]: Contribution.of_stored(raw) for raw in stored}
         return cls(district_id, day, shard, entries)
 
 
@@ -259,7 +262,8 @@ def daily_documents(district_id: str, day: str, shards: Iterable[LedgerShard], e
                 "district_id": district_id,
                 "day": day,
                 "group_by": group_by,
-                "groups": [tally.stored(group) for group, tally in sorted(total.items())],
+                # JSON text: [{group, received, ..., assign_minutes: {minutes: count}, resolve_minutes}]
+                "groups": as_text([tally.stored(group) for group, tally in sorted(total.items())]),
                 "owner_epoch": epoch,
             }
         )

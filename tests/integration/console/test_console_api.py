@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -13,7 +15,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.dispatch.read_models import backfill
-from services.dispatch.read_models.board import BOARD_COLLECTION
+from services.dispatch.read_models.board import BOARD_COLLECTION, BoardState
 from shared.api_keys import ApiKeyRepository, Role
 from shared.mongo import Document
 from tests.unit.console.test_rates import DATA, WINDOW
@@ -150,10 +152,8 @@ async def test_volunteer_load_comes_from_dispatchs_board(
         ]
     )
     # The board (dispatch's read model of the district) carries the load its owner counts.
-    await db[BOARD_COLLECTION].update_one(
-        {"_id": district},
-        {"$set": {"volunteer_load": [{"volunteer_id": busy, "grid_id": "g", "open_assignments": 2, "capacity": 3}]}},
-    )
+    load = [{"volunteer_id": busy, "grid_id": "g", "open_assignments": 2, "capacity": 3}]
+    await db[BOARD_COLLECTION].update_one({"_id": district}, {"$set": {"board": json.dumps({"volunteer_load": load})}})
 
     response = await console.get("/console/api/board", headers=await key_for(db, district))
     other = await console.get("/console/api/board", headers=await key_for(db, "chengzhong"))
@@ -187,3 +187,41 @@ async def test_a_window_longer_than_a_year_is_refused(
 
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_live_stream_answers_503_problem_when_notify_is_unreachable(
+    console: httpx.AsyncClient, db: AsyncDatabase[Document], district: str
+) -> None:
+    response = await console.get("/console/api/events", headers=await key_for(db, district))
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "notify-unavailable"
+
+
+async def test_the_board_is_dispatchs_read_model_with_overdue_rows_flagged(
+    console: httpx.AsyncClient, db: AsyncDatabase[Document]
+) -> None:
+    district_id = f"board-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    live = [
+        {"_id": "late", "status": "assigned", "level": "grid", "grid_id": "g1",
+         "submitted_at": now - timedelta(hours=3), "sla_due_at": now - timedelta(minutes=5)},
+        {"_id": "fresh", "status": "offered", "level": "community", "grid_id": "g2",
+         "submitted_at": now, "sla_due_at": now + timedelta(hours=1)},
+    ]  # fmt: skip
+    live = [{**document, "district_id": district_id, "live_district_id": district_id} for document in live]
+    state = BoardState(district_id)
+    state.apply(live)
+    await db[BOARD_COLLECTION].insert_one(state.document([], now, 0))
+
+    response = await console.get("/console/api/board", headers=await key_for(db, district_id))
+
+    body = response.json()
+    assert response.status_code == 200 and body["open"] == 2
+    assert [(r["request_id"], r["overdue"]) for r in body["requests"]] == [("fresh", False), ("late", True)]
+    assert [r["request_id"] for r in body["overdue"]] == ["late"]
+    assert {(c["status"], c["level"], c["count"]) for c in body["counts"]} == {
+        ("assigned", "grid", 1), ("offered", "community", 1),
+    }  # fmt: skip
+    assert body["load_per_grid"] == [{"grid_id": "g1", "open": 1}, {"grid_id": "g2", "open": 1}]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +28,13 @@ def document(request_id: str, status: str = "offered", *, live: bool = True, **f
     }
 
 
+def board_of(state: BoardState, volunteers: list[Volunteer] | None = None) -> dict[str, Any]:
+    """The stored document with its JSON payload parsed, as the console reads it."""
+    stored = state.document(volunteers or [], NOW, epoch=3)
+    payload: dict[str, Any] = json.loads(stored.pop("board"))
+    return {**stored, **payload}
+
+
 def test_counts_by_status_and_level_and_load_per_grid_cover_every_live_request() -> None:
     board = BoardState("d1")
     board.apply(
@@ -38,7 +46,7 @@ def test_counts_by_status_and_level_and_load_per_grid_cover_every_live_request()
         ]
     )
 
-    stored = board.document([], NOW, epoch=3)
+    stored = board_of(board)
 
     assert stored["_id"] == "d1" and stored["open"] == 3 and stored["owner_epoch"] == 3
     assert stored["counts"] == [
@@ -55,7 +63,7 @@ def test_a_request_that_closes_leaves_the_board() -> None:
     board.apply([document("a"), document("b")])
     board.apply([document("a", "resolved", live=False)])
 
-    assert [row["request_id"] for row in board.document([], NOW, 1)["requests"]] == ["b"]
+    assert [row["request_id"] for row in board_of(board)["requests"]] == ["b"]
 
 
 def test_applying_the_same_documents_again_changes_nothing() -> None:
@@ -79,7 +87,7 @@ def test_overdue_lists_the_passed_deadlines_oldest_first() -> None:
         ]
     )
 
-    stored = board.document([], NOW, 1)
+    stored = board_of(board)
 
     assert [row["request_id"] for row in stored["overdue"]] == ["later", "late"]
     assert stored["overdue_count"] == 2
@@ -89,7 +97,7 @@ def test_rows_are_the_newest_and_bounded() -> None:
     board = BoardState("d1")
     board.apply(document(f"r{n:04d}", submitted_at=NOW - timedelta(minutes=n)) for n in range(ROWS_KEPT + 20))
 
-    stored = board.document([], NOW, 1)
+    stored = board_of(board)
 
     assert len(stored["requests"]) == ROWS_KEPT and stored["open"] == ROWS_KEPT + 20
     assert stored["requests"][0]["request_id"] == "r0000"
@@ -102,6 +110,6 @@ def test_volunteer_load_comes_from_the_roster() -> None:
         Volunteer("v1", home, capacity=3),
     ]
 
-    loads = BoardState("d1").document(roster, NOW, 1)["volunteer_load"]
+    loads = board_of(BoardState("d1"), roster)["volunteer_load"]
 
     assert [(v["volunteer_id"], v["open_assignments"], v["capacity"]) for v in loads] == [("v1", 0, 3), ("v2", 1, 2)]
