@@ -76,7 +76,7 @@ def create_app(settings: IntakeSettings | None = None, limits: ApiLimits | None 
         except Exception as exc:
             # Intake still starts, answering 503 per request, so that clients get a clear reason.
             log.warning("could not ensure Kafka topics at start-up: %r", exc)
-        reference.start()
+        await reference.start()
         yield
         await reference.stop()
         await ctx.publisher.close()
