@@ -113,7 +113,7 @@ def create_app(
         except Exception as exc:
             # Intake still starts, answering 503 per request, so that clients get a clear reason.
             log.warning("could not ensure Kafka topics at start-up: %r", exc)
-        reference.start()
+        await reference.start()
         yield
         await reference.stop()
         await ctx.publisher.close()

@@ -32,7 +32,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -41,6 +41,7 @@ from shared.api_keys import ApiKeyRepository, Principal
 from shared.mongo import Document
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Collections whose documents make up a district's snapshot (a change reloads it).
 SNAPSHOT_COLLECTIONS = ("districts", "grids", "menu_items")
@@ -139,6 +140,7 @@ class ReferenceCache:
         self._snapshots: dict[str, DistrictSnapshot] = {}
         self._generations: dict[str, int] = {}  # raised when this process's write drops a snapshot
         self._loading: dict[str, asyncio.Task[DistrictSnapshot]] = {}
+        self._reading: dict[str, asyncio.Future[Any]] = {}
         self._lookups: dict[tuple[str, str], _Lookups] = {}
         self._keys: dict[str, tuple[float, Principal]] = {}
         self._keys_epoch = 0
@@ -187,6 +189,9 @@ class ReferenceCache:
         hit = self._keys.get(digest)
         if hit is not None and now - hit[0] <= self._max_age and now - self._checked_at <= self._key_trust:
             return hit[1]
+        return await self._once(f"key:{digest}", lambda: self._read_principal(plaintext, digest, now))
+
+    async def _read_principal(self, plaintext: str, digest: str, now: float) -> Principal | None:
         epoch = self._keys_epoch
         self.database_reads += 1
         principal = await self._source.principal(plaintext)
@@ -195,6 +200,15 @@ class ReferenceCache:
                 self._keys.clear()
             self._keys[digest] = (now, principal)
         return principal
+
+    async def _once(self, key: str, read: Callable[[], Awaitable[T]]) -> T:
+        """One read per key at a time: callers arriving meanwhile (a burst on a cold cache) share its answer."""
+        task = self._reading.get(key)
+        if task is None:
+            task = asyncio.ensure_future(read())
+            self._reading[key] = task
+            task.add_done_callback(lambda _: self._reading.pop(key, None))
+        return cast(T, await task)
 
     # --- keeping current ------------------------------------------------------------------------
 
@@ -223,9 +237,15 @@ class ReferenceCache:
                 # The old snapshot stays until a reload succeeds; the next check tries again.
                 log.warning("reloading reference data of %s failed: %r", district_id, outcome)
 
-    def start(self) -> None:
-        if self._task is None and self._check_seconds > 0:
-            self._task = asyncio.create_task(self._run(), name="reference-cache-check")
+    async def start(self) -> None:
+        """A first check (so keys are trusted from the first call), then one every `check_seconds`."""
+        if self._task is not None:
+            return
+        try:
+            await asyncio.wait_for(self.check(), self._key_trust or self._check_seconds)
+        except Exception as exc:  # intake starts without the database; the loop goes on trying
+            log.warning("first reference version check failed: %r", exc)
+        self._task = asyncio.create_task(self._run(), name="reference-cache-check")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -236,6 +256,7 @@ class ReferenceCache:
 
     async def _run(self) -> None:
         while True:
+            await asyncio.sleep(self._check_seconds)
             try:
                 await self.check()
                 if self._failing:
@@ -247,7 +268,6 @@ class ReferenceCache:
                 if not self._failing:
                     log.warning("reference version check failed (keys are re-read per call until it works): %r", exc)
                 self._failing = True
-            await asyncio.sleep(self._check_seconds)
 
     def _forget(self, scope: str, collections: set[str]) -> None:
         for collection in collections & set(LOOKUP_COLLECTIONS):
@@ -313,11 +333,15 @@ class ReferenceCache:
         hit = lookups.entries.get(key)
         if hit is not None and now - hit[0] <= self._max_age:
             return hit[1]
-        epoch = lookups.epoch
-        self.database_reads += 1
-        found = await read()
-        if lookups.epoch == epoch:
-            if len(lookups.entries) >= MAX_LOOKUPS_PER_DISTRICT:
-                lookups.entries.clear()
-            lookups.entries[key] = (now, found)
-        return found
+
+        async def remembered() -> Document | None:
+            epoch = lookups.epoch
+            self.database_reads += 1
+            found = await read()
+            if lookups.epoch == epoch:
+                if len(lookups.entries) >= MAX_LOOKUPS_PER_DISTRICT:
+                    lookups.entries.clear()
+                lookups.entries[key] = (now, found)
+            return found
+
+        return await self._once(f"{district_id}|{collection}|{key}", remembered)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from services.intake import handlers, views
-from services.intake.auth import STAFF, SUBMITTERS, Ctx, DistrictScope
+from services.intake.auth import STAFF, SUBMITTERS, Ctx, DistrictScope, context_of
 from services.intake.context import IntakeContext
 from services.intake.pagination import InvalidCursor, after_cursor, encode_cursor
 from services.intake.permissions import assigned_to, offered_to
@@ -71,9 +71,12 @@ def request_not_found(district_id: str, request_id: str) -> Problem:
     "phone number. The answer comes after Kafka acknowledged the request; keep `access_token` for the resident.",
 )
 async def submit(
-    scope: DistrictScope, ctx: Ctx, body: SubmitRequestBody, idempotency_key: IdempotencyKey = None
+    scope: DistrictScope, request: Request, body: SubmitRequestBody, idempotency_key: IdempotencyKey = None
 ) -> SubmitAccepted:
     scope.require(*SUBMITTERS)
+    # The context from the request rather than a `Ctx` dependency: each dependency costs this FastAPI tens of
+    # microseconds per call, and this is the route that takes the load (bench/intake).
+    ctx = context_of(request)
     try:
         request_id = await handlers.submit_request(ctx, scope=scope, body=body, idempotency_key=idempotency_key)
     except BrokerUnavailable as exc:

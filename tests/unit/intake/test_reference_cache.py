@@ -32,6 +32,7 @@ class DictSource:
     keys: dict[str, Principal] = field(default_factory=lambda: {KEY: OPERATOR})
     reads: list[str] = field(default_factory=list)
     gate: asyncio.Event | None = None  # when set, principal reads wait for it
+    reading: asyncio.Event = field(default_factory=asyncio.Event)  # set once a principal read has begun
 
     def bump(self, scope: str, collection: str) -> None:
         tokens = self.versions_by_scope.setdefault(scope, {})
@@ -62,6 +63,7 @@ class DictSource:
 
     async def principal(self, plaintext: str) -> Principal | None:
         self.reads.append("key")
+        self.reading.set()
         if self.gate is not None:
             await self.gate.wait()
         return self.keys.get(plaintext)
@@ -162,7 +164,7 @@ async def test_a_key_read_that_raced_a_revocation_is_not_remembered() -> None:
     await cache.check()
     source.gate = asyncio.Event()
     pending = asyncio.create_task(cache.principal(KEY))
-    await asyncio.sleep(0)
+    await source.reading.wait()
     source.bump(D, "api_keys")  # revoked while the read was under way (it read the key before)
     await cache.check()
     source.gate.set()
@@ -223,3 +225,13 @@ async def test_concurrent_first_uses_share_one_load() -> None:
 )
 def test_changed_collections(old: dict[str, str], new: dict[str, str], changed: set[str]) -> None:
     assert changed_collections(old, new) == changed
+
+
+async def test_a_burst_on_a_cold_key_or_phone_reads_each_once() -> None:
+    source, clock = DictSource(), Clock()
+    cache = cache_of(source, clock)
+    await cache.check()
+    await asyncio.gather(*(cache.principal(KEY) for _ in range(20)))
+    await asyncio.gather(*(cache.resident_by_phone(D, "+8613800001234") for _ in range(20)))
+    assert source.reads.count("key") == 1
+    assert source.reads.count("resident-phone:+8613800001234") == 1
