@@ -79,6 +79,7 @@ class TestAdminApiAnnounces:
             "on_duty": True,
             "availability": [],
             "location": None,
+            "leave": [],
         }
         assert (events[1].data["on_duty"], events[1].data["active"]) == (False, True)
         assert (events[2].data["on_duty"], events[2].data["active"]) == (False, False)
