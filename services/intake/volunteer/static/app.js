@@ -167,8 +167,8 @@ function taskCard(task) {
     "data-status": task.status });
   card.append(el("h3", { text: item }));
   if (task.text) card.append(el("p", { class: "words", text: `“${task.text}”` }));
-  const answers = Object.entries(task.answers || {});
-  if (answers.length) card.append(el("p", { class: "meta", text: `${t("answers")}：${answers.map(([k, v]) => `${k} ${Array.isArray(v) ? v.join("、") : v}`).join("；")}` }));
+  const answers = task.answers_in_words || [];
+  if (answers.length) card.append(el("p", { class: "meta", text: `${t("answers")}：${answers.map((a) => `${a.label}：${a.value}`).join("；")}` }));
   const place = task.place || {};
   if (place.building) card.append(el("p", { class: "meta", text: `${t("building")}：${place.building}` }));
   if (place.address) card.append(el("p", { class: "meta", text: `${t("address")}：${place.address}` }));
