@@ -439,7 +439,12 @@ async def my_record(session: Me, ctx: Ctx, page: Page, month: Month = None) -> d
     chosen = _month(ctx, month, await _district_tz(ctx, session.district_id))
     document = await page.store.service_record(record.volunteer_record_id(session.volunteer_id, chosen))
     done = record.entries(document)
-    return {"month": chosen, "totals": record.totals(done), "tasks": [record.entry_view(e) for e in done]}
+    views_of_done = []
+    for entry in done:
+        community, code = str(entry.get("community_id") or ""), str(entry.get("menu_item_code") or "")
+        item = await ctx.repository.menu_item(session.district_id, community, code)  # cached reference data
+        views_of_done.append(record.entry_view(entry, item))
+    return {"month": chosen, "totals": record.totals(done), "tasks": views_of_done}
 
 
 @router.get(
