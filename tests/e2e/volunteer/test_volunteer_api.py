@@ -21,7 +21,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from services.intake.volunteer import codes
-from tests.e2e.volunteer.conftest import DISTRICT, GRID, PHONE_AN, PHONE_BO, VolunteerStack, eventually
+from tests.e2e.volunteer.conftest import CODES_PER_PHONE, DISTRICT, GRID, PHONE_AN, PHONE_BO, VolunteerStack, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -95,9 +95,25 @@ class TestSignIn:
         async with volunteer_stack.client() as client:
             answers = [
                 (await client.post("/volunteer/api/sign-in/code", json={"phone": "13700008888"})).status_code
-                for _ in range(7)
+                for _ in range(CODES_PER_PHONE + 2)
             ]
-        assert answers[:5] == [202] * 5 and answers[-1] == 429
+        assert answers[:CODES_PER_PHONE] == [202] * CODES_PER_PHONE and answers[-1] == 429
+
+    async def test_a_code_signs_in_once_even_when_sent_eight_times_at_once(
+        self, volunteer_stack: VolunteerStack
+    ) -> None:
+        async with volunteer_stack.client() as client:
+            assert (await client.post("/volunteer/api/sign-in/code", json={"phone": PHONE_AN})).status_code == 202
+            code = volunteer_stack.gateway.code_for(PHONE_AN)
+            clients = [volunteer_stack.client() for _ in range(8)]
+            try:
+                answers = await asyncio.gather(
+                    *(c.post("/volunteer/api/sign-in", json={"phone": PHONE_AN, "code": code}) for c in clients)
+                )
+            finally:
+                for c in clients:
+                    await c.aclose()
+        assert sorted(a.status_code for a in answers) == [200] + [401] * 7
 
 
 class TestTasks:
