@@ -333,3 +333,34 @@ class TestLiveNotifications:
                     ).status_code == 202
             finally:
                 await bo.put("/volunteer/api/availability", json={"on_duty": True, "leave": []})
+
+
+class TestStaleReadModel:
+    async def test_an_entry_the_request_does_not_confirm_is_never_shown(self, volunteer_stack: VolunteerStack) -> None:
+        """As after a crash between dispatch's two writes, or a replay that offered to someone else."""
+        stack = volunteer_stack
+        async with stack.client() as an, stack.client() as bo:
+            await stack.sign_in(an, PHONE_AN)
+            await stack.sign_in(bo, PHONE_BO)
+            request_id = await stack.submit("过期的列表")
+
+            async def offered_to() -> str | None:
+                """the volunteer the request is offered to"""
+                document = await stack.db.requests.find_one({"_id": request_id})
+                offered = (document or {}).get("offered_volunteer_ids") or []
+                return str(offered[0]) if offered else None
+
+            chosen = await eventually(offered_to)
+            other, other_client = ("v-xq-bo", bo) if chosen == "v-xq-an" else ("v-xq-an", an)
+            stale = await stack.db.volunteer_tasks.find_one({"_id": other}) or {"_id": other, "assignments": []}
+            ghost = {"request_id": request_id, "status": "offered", "menu_item_code": "errand.medicine"}
+            await stack.db.volunteer_tasks.replace_one(
+                {"_id": other}, {**stale, "offers": [*(stale.get("offers") or []), ghost]}, upsert=True
+            )
+            assert request_id not in ids(await offers_of(other_client), "offers")
+            assert (await other_client.get(f"/volunteer/api/tasks/{request_id}")).status_code == 404
+            assert (await other_client.post(f"/volunteer/api/tasks/{request_id}/accept", json={})).status_code == 404
+            mine = an if chosen == "v-xq-an" else bo
+            assert (
+                await mine.post(f"/volunteer/api/tasks/{request_id}/decline", json={"reason": "测试"})
+            ).status_code == 202
