@@ -45,6 +45,8 @@ Submit community grid service requests (网格服务), act on them and read thei
   data answers 404, exactly like data that does not exist.
 * **Public without a key**: the menu, the district directory and the Open311 service list.
 * **Writes answer 202** once Kafka acknowledged the event; follow the request on notify's `events_url`.
+* **Volunteers' phone page**: `/volunteer/` and its JSON under `/volunteer/api/` (sign-in by an SMS code and a
+  session cookie instead of a key).
 * **Errors** are `application/problem+json` (RFC 9457), except under `/open311/`, which answers the
   GeoReport v2 error list.
 """

@@ -66,11 +66,14 @@ def _when(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else (str(value) if value else None)
 
 
-def entry_view(entry: Document) -> Document:
+def entry_view(entry: Document, item: Document | None = None) -> Document:
+    """One piece of work for the volunteer's record; `item` (the menu item) gives its name."""
     return {
         "request_id": entry.get("request_id"),
         "cycle": entry.get("cycle"),
         "menu_item_code": entry.get("menu_item_code"),
+        "menu_item_name_zh": (item or {}).get("name_zh"),
+        "menu_item_name_en": (item or {}).get("name_en"),
         "started_at": _when(entry.get("started_at")),
         "resolved_at": _when(entry.get("resolved_at")),
         "measured_minutes": entry.get("measured_minutes"),

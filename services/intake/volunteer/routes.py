@@ -25,7 +25,7 @@ from services.intake.problems import Problem
 from services.intake.reference_models import LeavePeriod, VolunteerFields
 from services.intake.roster import Roster
 from services.intake.routes.commands import run_command
-from services.intake.routes.shared_params import IdempotencyKey, problems
+from services.intake.routes.shared_params import IdempotencyKey, RequestId, problems
 from services.intake.schemas import CommandAccepted, PhoneNumber
 from services.intake.volunteer import codes, record, views
 from services.intake.volunteer.sign_in import Session, SignIn, SignInRefused
@@ -37,8 +37,10 @@ from shared.kafka import BrokerUnavailable
 from shared.mongo import Document
 from shared.text_hygiene import MultiLineText
 
-# Every route answers problem details; the session (a cookie) stands where other routes take an API key.
-router = APIRouter(tags=["volunteer page"], responses=problems(401, 403, 404, 409, 422, 429, 503))
+router = APIRouter(tags=["volunteer page"], responses=problems(401, 403, 404, 409, 413, 422, 429, 503))
+CSV: dict[int | str, dict[str, Any]] = {
+    200: {"description": "CSV, UTF-8 with BOM", "content": {"text/csv": {"schema": {"type": "string"}}}}
+}
 ASSETS = {
     "app.js": "text/javascript; charset=utf-8",
     "app.css": "text/css; charset=utf-8",
@@ -183,12 +185,13 @@ async def send_code(body: CodeBody, request: Request, page: Page) -> dict[str, A
 @router.post("/volunteer/api/sign-in", summary="Sign in with the code: sets the session cookie")
 async def sign_in(body: SignInBody, request: Request, response: Response, page: Page) -> dict[str, Any]:
     try:
-        session = await page.sign_in.check_code(body.phone, body.code, _client(request))
+        signed = await page.sign_in.check_code(body.phone, body.code, _client(request))
     except SignInRefused as exc:
         raise refused(exc) from exc
+    session = signed.session
     response.set_cookie(
         codes.SESSION_COOKIE,
-        session.session_id,
+        signed.token,
         max_age=int((session.expires_at - datetime.now(UTC)).total_seconds()),
         path="/volunteer/",
         secure=page.cookie_secure,
@@ -256,7 +259,7 @@ async def tasks(session: Me, ctx: Ctx, page: Page) -> dict[str, Any]:
 
 
 @router.get("/volunteer/api/tasks/{request_id}", summary="One of my tasks")
-async def task(request_id: str, session: Me, ctx: Ctx, page: Page) -> Document:
+async def task(request_id: RequestId, session: Me, ctx: Ctx, page: Page) -> Document:
     listed = await page.store.tasks(session.volunteer_id) or {}
     entry = next(
         (e for f in ("offers", "assignments") for e in listed.get(f) or [] if e["request_id"] == request_id), None
@@ -307,7 +310,7 @@ async def _act(
     summary="Add a note to my task",
 )
 async def note(
-    request_id: str, body: NoteBody, session: Me, ctx: Ctx, page: Page, idempotency_key: IdempotencyKey = None
+    request_id: RequestId, body: NoteBody, session: Me, ctx: Ctx, page: Page, idempotency_key: IdempotencyKey = None
 ) -> CommandAccepted:
     return await _act(
         ctx,
@@ -327,7 +330,7 @@ async def note(
     summary="Accept, decline, start, resolve or give back my task",
 )
 async def act(
-    request_id: str,
+    request_id: RequestId,
     action: str,
     body: ReasonBody,
     session: Me,
@@ -436,10 +439,20 @@ async def my_record(session: Me, ctx: Ctx, page: Page, month: Month = None) -> d
     chosen = _month(ctx, month, await _district_tz(ctx, session.district_id))
     document = await page.store.service_record(record.volunteer_record_id(session.volunteer_id, chosen))
     done = record.entries(document)
-    return {"month": chosen, "totals": record.totals(done), "tasks": [record.entry_view(e) for e in done]}
+    views_of_done = []
+    for entry in done:
+        community, code = str(entry.get("community_id") or ""), str(entry.get("menu_item_code") or "")
+        item = await ctx.repository.menu_item(session.district_id, community, code)  # cached reference data
+        views_of_done.append(record.entry_view(entry, item))
+    return {"month": chosen, "totals": record.totals(done), "tasks": views_of_done}
 
 
-@router.get("/volunteer/api/record.csv", summary="My record of service for a month, as CSV")
+@router.get(
+    "/volunteer/api/record.csv",
+    summary="My record of service for a month, as CSV",
+    response_class=Response,
+    responses=CSV,
+)
 async def my_record_csv(session: Me, ctx: Ctx, page: Page, month: Month = None) -> Response:
     chosen = _month(ctx, month, await _district_tz(ctx, session.district_id))
     document = await page.store.service_record(record.volunteer_record_id(session.volunteer_id, chosen))
@@ -461,7 +474,7 @@ class HoursBody(BaseModel):
     summary="Correct the minutes of my resolved task (within limits, audited)",
 )
 async def edit_hours(
-    request_id: str, body: HoursBody, session: Me, ctx: Ctx, idempotency_key: IdempotencyKey = None
+    request_id: RequestId, body: HoursBody, session: Me, ctx: Ctx, idempotency_key: IdempotencyKey = None
 ) -> CommandAccepted:
     document = await ctx.repository.request(session.district_id, request_id)
     if document is None or document.get("assigned_volunteer_id") != session.volunteer_id:
@@ -532,6 +545,8 @@ async def area_record(
 
 @router.get(
     "/v1/districts/{district_id}/service-records.csv",
+    response_class=Response,
+    responses=CSV,
     tags=["operators"],
     summary="The party-branch report: a month's record per volunteer as CSV",
 )

@@ -42,10 +42,16 @@ class SignInRefused(Exception):
 
 @dataclass(frozen=True)
 class Session:
-    session_id: str
+    session_id: str  # the SHA-256 of the token, as stored
     volunteer_id: str
     district_id: str
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class NewSession:
+    token: str  # for the browser's cookie, once; never stored
+    session: Session
 
 
 @dataclass
@@ -101,7 +107,7 @@ class SignIn:
         except SendFailed as exc:
             raise SignInRefused(503, "sms-failed", f"the code could not be sent: {exc}") from exc
 
-    async def check_code(self, phone: str, code: str, address: str) -> Session:
+    async def check_code(self, phone: str, code: str, address: str) -> NewSession:
         """A new session for the volunteer the code was sent to; SignInRefused otherwise."""
         self._limit(self.guesses_per_address, address, "attempts from this address")
         code_id = codes.phone_key(self.key, phone)
@@ -120,22 +126,25 @@ class SignIn:
             raise wrong  # someone else used it a moment ago: single use
         return await self.open_session(stored)
 
-    async def open_session(self, code: Document) -> Session:
+    async def open_session(self, code: Document) -> NewSession:
         token = codes.new_session_token()
         now = datetime.now(UTC)
         session = Session(
-            token, code["volunteer_id"], code["district_id"], now + timedelta(days=self.settings.session_days)
+            codes.session_id(token),
+            code["volunteer_id"],
+            code["district_id"],
+            now + timedelta(days=self.settings.session_days),
         )
         await self.store.create_session(
             {
-                "_id": codes.session_id(token),
+                "_id": session.session_id,
                 "volunteer_id": session.volunteer_id,
                 "district_id": session.district_id,
                 "created_at": now,
                 "expires_at": session.expires_at,
             }
         )
-        return session  # session_id here is the token: given to the browser once, never stored
+        return NewSession(token, session)
 
     async def session(self, token: str | None) -> Session | None:
         if not token or len(token) > 200:

@@ -38,6 +38,19 @@ def _when(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else (str(value) if value else None)
 
 
+def answers_in_words(definitions: list[Document], answers: Document) -> list[Document]:
+    """The resident's answers with the menu item's wording: its description as the label, list values by name."""
+    by_code = {str(d.get("code")): d for d in definitions if isinstance(d, dict)}
+    worded: list[Document] = []
+    for code, value in answers.items():
+        definition = by_code.get(code, {})
+        names = {str(v.get("key")): v.get("name") for v in definition.get("values") or [] if isinstance(v, dict)}
+        values = value if isinstance(value, list) else [value]
+        shown = "、".join(str(names.get(str(v), v)) for v in values)
+        worded.append({"code": code, "label": definition.get("description") or code, "value": shown})
+    return worded
+
+
 def task_view(
     request: Document,
     kind: Kind,
@@ -63,6 +76,7 @@ def task_view(
         },
         "text": request.get("text") or "",
         "answers": request.get("attributes") or {},
+        "answers_in_words": answers_in_words((item or {}).get("attributes") or [], request.get("attributes") or {}),
         "grid_id": request.get("grid_id"),
         "expires_at": _when((entry or {}).get("expires_at")),
         "accept_due_at": _when(request.get("accept_due_at")),

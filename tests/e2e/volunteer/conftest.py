@@ -37,6 +37,7 @@ GRID = "xq-01"
 PHONE_AN = "+8613700000001"
 PHONE_BO = "+8613700000002"
 RESIDENT_PHONE = "+8613800005555"
+CODES_PER_PHONE = 10
 SPEC: dict[str, Any] = {
     "district": {"id": DISTRICT, "name_zh": "小桥区", "name_en": "Xiaoqiao District", "timezone": "Asia/Shanghai"},
     "street_offices": [{"id": "xq-so", "name_zh": "小桥街道", "name_en": "Xiaoqiao Street Office"}],
@@ -149,7 +150,7 @@ async def volunteer_stack(
         # Plain http on 127.0.0.1 only (create_app refuses this anywhere else). Every test signs in from
         # 127.0.0.1, so the per-address limit is raised; the per-phone limit is the one a test exercises.
         volunteer_settings=VolunteerPageSettings(
-            VOLUNTEER_COOKIE_SECURE=False, VOLUNTEER_CODES_PER_PHONE=5, VOLUNTEER_CODES_PER_ADDRESS=200
+            VOLUNTEER_COOKIE_SECURE=False, VOLUNTEER_CODES_PER_PHONE=CODES_PER_PHONE, VOLUNTEER_CODES_PER_ADDRESS=200
         ),
         sign_in_gateway=gateway,
     )

@@ -80,6 +80,7 @@ class TestAdminApiAnnounces:
             "availability": [],
             "leave": [],
             "location": None,
+            "leave": [],
         }
         assert (events[1].data["on_duty"], events[1].data["active"]) == (False, True)
         assert (events[2].data["on_duty"], events[2].data["active"]) == (False, False)

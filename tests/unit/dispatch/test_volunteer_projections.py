@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from services.dispatch import service_record, volunteer_tasks
-from services.dispatch.district import District
+from services.dispatch.district import District, volunteer_of
 from services.dispatch.domain.matching import ExclusionCode
 from services.dispatch.request import Request
 from shared.contracts import commands as c
@@ -153,3 +153,10 @@ class TestLeave:
         assert ExclusionCode.ON_LEAVE.value in str(excluded)
         assert d.roster.get("v-a") is not None and d.roster.get("v-a").on_leave(date(2014, 6, 5))  # type: ignore[union-attr]
         assert not d.roster.get("v-a").on_leave(date(2014, 6, 6))  # type: ignore[union-attr]
+
+
+def test_leave_restored_from_the_stored_profile_reads_iso_dates() -> None:
+    stored = {"_id": "v-a", "grid_id": "g1", "leave": [{"start": "2014-06-03", "end": "2014-06-04"}]}
+    restored = volunteer_of(D, stored)
+    assert restored.leave == ((date(2014, 6, 3), date(2014, 6, 4)),)
+    assert restored.on_leave(date(2014, 6, 4)) and not restored.on_leave(date(2014, 6, 5))

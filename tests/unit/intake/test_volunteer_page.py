@@ -80,7 +80,10 @@ class TestTaskView:
         assert views.kind_for({**assigned, "status": "resolved"}, "v-b") is None
 
     def test_an_offer_shows_the_task_but_no_phone_no_full_name_no_full_address(self) -> None:
-        view = views.task_view(REQUEST, "offer", entry=None, resident=RESIDENT, item={"name_zh": "代购药品"})
+        item = {"name_zh": "代购药品", "attributes": [{"code": "pharmacy", "description": "哪家药店",
+                                                     "values": [{"key": "any", "name": "都可以"}]}]}  # fmt: skip
+        view = views.task_view(REQUEST, "offer", entry=None, resident=RESIDENT, item=item)
+        assert view["answers_in_words"] == [{"code": "pharmacy", "label": "哪家药店", "value": "都可以"}]
         text = str(view)
         assert view["menu_item"]["name_zh"] == "代购药品" and view["text"] == "降压药两盒"
         assert view["answers"] == {"pharmacy": "any"}

@@ -167,8 +167,8 @@ function taskCard(task) {
     "data-status": task.status });
   card.append(el("h3", { text: item }));
   if (task.text) card.append(el("p", { class: "words", text: `“${task.text}”` }));
-  const answers = Object.entries(task.answers || {});
-  if (answers.length) card.append(el("p", { class: "meta", text: `${t("answers")}：${answers.map(([k, v]) => `${k} ${Array.isArray(v) ? v.join("、") : v}`).join("；")}` }));
+  const answers = task.answers_in_words || [];
+  if (answers.length) card.append(el("p", { class: "meta", text: `${t("answers")}：${answers.map((a) => `${a.label}：${a.value}`).join("；")}` }));
   const place = task.place || {};
   if (place.building) card.append(el("p", { class: "meta", text: `${t("building")}：${place.building}` }));
   if (place.address) card.append(el("p", { class: "meta", text: `${t("address")}：${place.address}` }));
@@ -247,10 +247,17 @@ async function connect() {
     const envelope = frame.data || {};
     const data = envelope.data || {};
     const mine = state.me && (data.volunteer_id === state.me.volunteer_id || (data.volunteer_ids || []).includes(state.me.volunteer_id));
-    if (frame.event === "request.offered" && mine) toast(t("newOffer") + (data.menu_item_code || ""));
-    if (frame.event === "request.sla_warning" && mine) toast(t("slaWarning") + (data.menu_item_code || ""));
+    let notice = null;
+    if (frame.event === "request.offered" && mine) notice = t("newOffer");
+    if (frame.event === "request.sla_warning" && mine) notice = t("slaWarning");
     clearTimeout(connect.refresh);
-    connect.refresh = setTimeout(() => loadTasks().catch(() => null), 300);
+    connect.refresh = setTimeout(async () => {
+      await loadTasks().catch(() => null);
+      if (!notice) return;
+      // The notice names the service as the list does, once the list has it.
+      const task = [...state.tasks.offers, ...state.tasks.assignments].find((x) => x.request_id === envelope.request_id);
+      toast(notice + (task ? (state.lang === "zh" ? task.menu_item.name_zh : task.menu_item.name_en) : data.menu_item_code || ""));
+    }, 300);
   };
   socket.onclose = () => {
     setLive(false);
@@ -292,7 +299,7 @@ async function loadRecord() {
   $("totals").replaceChildren(...pairs.flatMap(([key, value]) => [el("dt", { text: t(key) }),
     el("dd", { "data-testid": `total-${key}`, text: String(value) })]));
   $("record-tasks").replaceChildren(...record.tasks.map((task) => el("li", { class: "card" },
-    el("p", { class: "meta", text: `${(task.resolved_at || "").slice(0, 16).replace("T", " ")} · ${task.menu_item_code}` }),
+    el("p", { class: "meta", text: `${new Date(task.resolved_at).toLocaleString(state.lang === "zh" ? "zh-CN" : "en-GB", { dateStyle: "short", timeStyle: "short" })} · ${(state.lang === "zh" ? task.menu_item_name_zh : task.menu_item_name_en) || task.menu_item_code}` }),
     el("p", { text: `${task.minutes} ${t("minutes")}${task.edited ? t("edited") : ""}${task.stars ? ` · ${"★".repeat(task.stars)}` : ""}` }),
     el("button", { type: "button", text: t("edit"), onclick: () => editHours(task) }))));
   $("csv").href = `/volunteer/api/record.csv?month=${encodeURIComponent(month)}`;
