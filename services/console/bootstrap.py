@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from services.console.context import ConsoleContext
 from services.console.intake_gateway import IntakeGateway
 from services.console.repository import ConsoleRepository
-from services.console.routes import board, desk, directory, health, page, rates, requests
+from services.console.routes import board, care, desk, directory, health, page, rates, requests
 from services.console.settings import ConsoleSettings
 from shared.api_keys import ApiKeyRepository
 from shared.http_observability import instrument
@@ -19,7 +19,16 @@ from shared.mongo import connect, database, ping
 from shared.problem_details import install_problem_handlers
 from shared.security_headers import PAGE_HEADERS
 
-ROUTERS = (page.router, board.router, requests.router, directory.router, rates.router, health.router, desk.router)
+ROUTERS = (
+    page.router,
+    board.router,
+    requests.router,
+    directory.router,
+    rates.router,
+    health.router,
+    desk.router,
+    care.router,
+)
 
 
 def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
