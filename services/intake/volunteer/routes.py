@@ -24,6 +24,7 @@ from services.intake.context import IntakeContext
 from services.intake.problems import Problem
 from services.intake.reference_models import LeavePeriod, VolunteerFields
 from services.intake.roster import Roster
+from services.intake.routes.care import VisitOutcomeBody
 from services.intake.routes.commands import run_command
 from services.intake.routes.shared_params import IdempotencyKey
 from services.intake.schemas import CommandAccepted, PhoneNumber
@@ -315,6 +316,34 @@ async def note(
         request_id,
         c.REQUEST_ADD_NOTE,
         lambda a: c.AddNoteV1(actor=a, text=body.text),
+        idempotency_key,
+    )
+
+
+@router.post(
+    "/volunteer/api/tasks/{request_id}/visit-outcome",
+    status_code=202,
+    response_model=CommandAccepted,
+    summary="Record how my scheduled visit or call went (the visit log, docs/care.md)",
+)
+async def visit_outcome(
+    request_id: str,
+    body: VisitOutcomeBody,
+    session: Me,
+    ctx: Ctx,
+    page: Page,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandAccepted:
+    need = c.CareNeedV1(**body.need.model_dump()) if body.need else None
+    return await _act(
+        ctx,
+        page,
+        session,
+        request_id,
+        c.CARE_RECORD_VISIT,
+        lambda a: c.RecordVisitOutcomeV1(
+            actor=a, volunteer_id=session.volunteer_id, outcome=body.outcome, note=body.note, need=need
+        ),
         idempotency_key,
     )
 

@@ -99,3 +99,9 @@ async def test_a_resident_confirms_a_check_in_with_the_access_token_and_an_opera
     assert payload.actor.role == "resident"
     volunteer = await intake.post(action, json={}, headers=keys.headers("volunteer"))
     assert volunteer.status_code == 403
+
+
+async def test_the_volunteer_pages_visit_outcome_needs_a_session(intake: httpx.AsyncClient) -> None:
+    answer = await intake.post("/volunteer/api/tasks/care:p1:2026-12-01/visit-outcome", json={"outcome": "fine"})
+    assert answer.status_code == 401
+    assert answer.headers["content-type"].startswith("application/problem+json")
