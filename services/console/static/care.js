@@ -9,6 +9,7 @@ Object.assign(I18N.zh, {
     upcoming: "未到时间", not_created: "未生成" },
   careKinds: { check_in: "电话问候", visit: "上门走访", errand: "定期代办", blood_pressure: "量血压" },
   weekdays: ["一", "二", "三", "四", "五", "六", "日"], every: "每", days: "天", weekly: "每周",
+  confirmCheckIn: "确认平安（电话问候）",
 });
 Object.assign(I18N.en, {
   care: "Care", careToday: "Due today", careMissed: "Missed (welfare check opened)", carePlans: "Care plans",
@@ -17,6 +18,7 @@ Object.assign(I18N.en, {
     open: "open", upcoming: "upcoming", not_created: "not created" },
   careKinds: { check_in: "check-in call", visit: "visit", errand: "recurring errand", blood_pressure: "blood pressure" },
   weekdays: ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], every: "every", days: "days", weekly: "weekly",
+  confirmCheckIn: "Confirm check-in (resident is fine)",
 });
 
 const careText = (group, key) => (I18N[state.lang][group] || I18N.zh[group] || {})[key] || key || "";
