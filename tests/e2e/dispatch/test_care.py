@@ -229,3 +229,48 @@ async def test_check_ins_confirmed_and_missed_and_a_restart_in_the_middle(
     log = [e async for e in db.care_log.find({"resident_id": "res-care"})]
     assert {e["entry"] for e in log} >= {"visit", "missed"}
     assert await db.requests.count_documents({"_id": {"$regex": "^care:plan-run-"}}) == len(run)
+
+
+async def test_rebalances_in_the_middle_of_a_run_of_visits_create_each_once(
+    care_env: tuple[dict[str, str], AsyncDatabase[Document], PlatformSettings], service_logs: Path
+) -> None:
+    """A second replica joins after the first visit (the group rebalances), the first leaves after the
+    second (it rebalances again, the survivor takes the district over): every visit once, none missing."""
+    env, db, settings = care_env
+    now = datetime.now(SHANGHAI)
+    first = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    if (first + timedelta(minutes=5)).date() != now.date():
+        pytest.skip("the windows would cross local midnight")
+    today = first.date()
+    run = [f"plan-rebalance-{n}" for n in range(3)]
+    await write_plans(
+        db,
+        settings,
+        {
+            plan_id: window(first + timedelta(minutes=n), 1, kind="visit", volunteer_id="v-care-a")
+            for n, plan_id in enumerate(run)
+        },
+    )
+    ids = [occurrence_request_id(plan_id, today) for plan_id in run]
+    replicas = [
+        ServiceProcess("dispatch", {**env, "DISPATCH_INSTANCE_ID": f"dispatch-care-{n}"}, service_logs) for n in (1, 2)
+    ]
+    try:
+        replicas[0].start()
+        seen = [await until(db, ids[0], lambda d: d["status"] == "offered", within=120)]
+        replicas[1].start()  # the group rebalances
+        seen.append(await until(db, ids[1], lambda d: d["status"] == "offered", within=120))
+        replicas[0].stop()  # it rebalances again: the second replica owns every partition
+        await until(db, ids[2], lambda d: d["status"] == "offered", within=120)
+    finally:
+        for replica in replicas:
+            replica.stop()
+    for request_id, before in zip(ids, seen, strict=False):
+        after = await db.requests.find_one({"_id": request_id})
+        assert after is not None and after["created_at"] == before["created_at"], request_id
+    for request_id in ids:
+        document = await db.requests.find_one({"_id": request_id})
+        assert document is not None and kinds(document).count("request.received") == 1, request_id
+        assert kinds(document).count("request.offered") == 1, request_id
+    cursors = {c["_id"]: c async for c in db.care_schedule.find({"district_id": DISTRICT})}
+    assert all(cursors[plan_id]["done_through"] == today.isoformat() for plan_id in run)
