@@ -6,6 +6,7 @@ and `drive` does what the owner's loop does around the district (`services/dispa
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -320,3 +321,28 @@ def test_a_plan_in_berlin_runs_through_the_dst_change_at_local_time() -> None:
     occurrences = [r for r in store.created if r.count(":") == 2]
     assert len(occurrences) == len(set(occurrences)) == 7
     assert {store.requests[r]["care"]["window_start"].astimezone(BERLIN).hour for r in occurrences} == {9}
+
+
+def test_recurring_work_without_a_linked_heart_is_spread_over_the_grids_volunteers() -> None:
+    """Four daily visits due at the same minute, nobody linked: over four weeks each volunteer of the grid
+    carries about the same share (load, then least recently assigned, as for any request)."""
+    store = Store()
+    d = restart(store, [], START)
+    d.volunteer_changed(volunteer("v2", capacity=5), START)
+    daily = {"starts_on": "2026-11-30", "every_days": 1, "window_start": "09:00", "window_end": "11:00"}
+    for n in range(4):
+        d.plan_changed(plan(plan_id=f"p{n}", kind="visit", volunteer_id=None, schedule=daily), START)
+    now, end = START, START + timedelta(weeks=4)
+    while now < end:
+        for request in list(d.requests.values()):
+            for volunteer_id in sorted(request.state.offered_to):
+                send(d, request.id, c.AcceptOfferV1(actor=by(volunteer_id), volunteer_id=volunteer_id), now)
+            holder = request.holder
+            care = request.care or {}
+            if holder and care.get("plan_id") and now >= care["window_start"] + timedelta(hours=1):
+                send(d, request.id, c.RecordVisitOutcomeV1(actor=by(holder), volunteer_id=holder, outcome="fine"), now)
+        drive(d, store, now)
+        now += STEP
+    served = Counter(store.requests[r]["assigned_volunteer_id"] for r in store.created)
+    assert sum(served.values()) == 4 * 28
+    assert served == {"v1": 56, "v2": 56}  # each day's four go to the one less recently assigned, alternately
