@@ -38,6 +38,7 @@ from shared.contracts import (
 )
 from shared.contracts.care import CarePlanChangedV1, CarePlanRemovedV1
 from shared.contracts.commands import Command
+from shared.contracts.status import CARE_CHECK_IN_DUE
 from shared.mongo import Document
 
 log = logging.getLogger(__name__)
@@ -330,6 +331,13 @@ class District:
         alert = care.contacts(plan, resident) if plan else []
         if work.kind == "occurrence" and plan is not None and work.occurrence is not None:
             request.care = care.occurrence_care(plan, work.occurrence, alert, now)
+            if plan.confirms and work.occurrence.ends_at > now:
+                # Notify texts the resident (or their proxy) a prompt: a reply "1" confirms the check-in.
+                window = {
+                    "window_start": work.occurrence.starts_at.isoformat(),
+                    "window_end": work.occurrence.ends_at.isoformat(),
+                }
+                request.emit([notice(request.state, CARE_CHECK_IN_DUE, at=now, by=SYSTEM)], detail=window)
         else:
             source_care = (source.care if source else None) or {}
             request.care = {

@@ -260,11 +260,14 @@ class PushNotifier:
         self._schedule(outbound, delay)
 
     async def _open_prompt(self, envelope: EventEnvelope, message: Planned, kind: PromptKind, now: datetime) -> None:
-        lifetime = (
-            timedelta(minutes=self._settings.offer_reply_minutes)
-            if kind is PromptKind.OFFER
-            else timedelta(hours=self._settings.rating_reply_hours)
-        )
+        if kind is PromptKind.OFFER:
+            lifetime = timedelta(minutes=self._settings.offer_reply_minutes)
+        elif kind is PromptKind.CHECK_IN:
+            # Open until the check-in's window ends: a later "1" would confirm a check-in already missed.
+            ends = envelope.data.get("detail", {}).get("window_end")
+            lifetime = max(timedelta(0), datetime.fromisoformat(ends) - now) if ends else timedelta(hours=2)
+        else:
+            lifetime = timedelta(hours=self._settings.rating_reply_hours)
         await self._prompts.open(
             message.phone,
             district_id=envelope.district_id,

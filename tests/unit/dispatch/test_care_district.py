@@ -294,6 +294,19 @@ def test_welfare_check_written_but_not_its_link_is_found_after_a_restart() -> No
     assert store.requests[check_in]["care"]["welfare_request_id"] == welfare
 
 
+def test_a_check_in_asks_the_resident_when_its_window_opens_and_a_visit_does_not() -> None:
+    store = Store()
+    d = restart(store, [], START)
+    d.plan_changed(plan(), START)
+    d.plan_changed(plan(plan_id="p2", kind="visit"), START)
+    drive(d, store, START + timedelta(hours=9))
+    check_in = store.requests[occurrence_request_id("p1", date(2026, 11, 30))]
+    (asked,) = [e for e in check_in["timeline"] if e["type"] == "care.check_in_due"]
+    assert asked["data"]["detail"]["window_end"] == check_in["care"]["window_end"].isoformat()
+    visit = store.requests[occurrence_request_id("p2", date(2026, 11, 30))]
+    assert not [e for e in visit["timeline"] if e["type"] == "care.check_in_due"]
+
+
 def test_the_residents_own_im_fine_confirms_a_check_in() -> None:
     store = Store()
     d = restart(store, [], START)
