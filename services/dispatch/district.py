@@ -383,16 +383,20 @@ class District:
             return
         holder, confirmed = request.holder, request.care.get("confirmed_at") is not None
         reason = "confirmed" if confirmed else f"missed ({request.care.get('missed_reason')}); welfare check opened"
+        # A check-in's closing is nothing to tell the resident (no "cancelled", no rating of a phone call);
+        # a visit or an errand done is rated like any request.
+        quiet = {"tell_resident": False}
         if holder is not None:
             visited = any(e.get("volunteer_id") == holder for e in request.care.get("log", []))
             if visited or confirmed:
-                if request.run(Resolve(volunteer_id=holder if visited else None, by=SYSTEM, reason=reason), now):
+                resolve = Resolve(volunteer_id=holder if visited else None, by=SYSTEM, reason=reason)
+                if request.run(resolve, now, detail=quiet if request.care.get("confirms") else None):
                     request.resolved_at = now
             return  # missed while a volunteer holds it: theirs to report on
         if confirmed:
-            request.run(Cancel(by=SYSTEM, reason="the resident confirmed they are fine"), now)
+            request.run(Cancel(by=SYSTEM, reason="the resident confirmed they are fine"), now, detail=quiet)
         else:
-            request.run(Expire(by=SYSTEM, reason=reason), now)
+            request.run(Expire(by=SYSTEM, reason=reason), now, detail=quiet)
 
     def _care_after(self, request: Request, previous_holder: str | None, now: datetime) -> None:
         if request.care is None or not request.care.get("plan_id"):

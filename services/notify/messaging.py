@@ -142,6 +142,8 @@ class PushNotifier:
         still notified. Only a transient outage (database, broker) propagates, so the event is retried.
         """
         told = audiences_told(envelope.type)
+        if (envelope.data.get("detail") or {}).get("tell_resident") is False:
+            told.discard(Audience.RESIDENT)  # e.g. a scheduled check-in closing after "I'm fine" (docs/care.md)
         if not told or envelope.request_id is None:
             return 0
         district_id, data = envelope.district_id, envelope.data

@@ -34,3 +34,13 @@ async def test_the_resident_is_asked_to_reply_1_until_the_window_ends(
         prompt["expires_at"].replace(tzinfo=UTC) if prompt["expires_at"].tzinfo is None else prompt["expires_at"]
     )
     assert abs(expires_at - window_end) < timedelta(seconds=5)
+
+
+async def test_a_check_in_closing_after_im_fine_is_not_told_to_the_resident(
+    db: AsyncDatabase[Document], notifier: PushNotifier, twilio: TwilioStandIn
+) -> None:
+    mobile = phone()
+    request_id = await a_request(db, {"name": "王秀英", "phone": mobile, "language": "zh"}, None)
+    await notifier.notify(event(request_id, s.REQUEST_CANCELLED, 3, detail={"tell_resident": False}))
+    await notifier.notify(event(request_id, s.REQUEST_CANCELLED, 4))  # any other cancellation is told
+    assert [m.text for m in twilio.to(mobile)] == ["您的求助（代购米面油）已取消。"]

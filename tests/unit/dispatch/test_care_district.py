@@ -320,6 +320,9 @@ def test_the_residents_own_im_fine_confirms_a_check_in() -> None:
     stored = store.requests[check_in]
     assert stored["care"]["confirmed_by"] == "resident:138****1234" and stored["care"]["on_time"]
     assert stored["status"] in ("cancelled", "resolved") and welfare_check_id(check_in) not in store.created
+    closed = stored["timeline"][-1]
+    assert closed["type"] in ("request.cancelled", "request.resolved")
+    assert closed["data"]["detail"]["tell_resident"] is False  # no "your request was cancelled" text
 
 
 def test_a_plan_in_berlin_runs_through_the_dst_change_at_local_time() -> None:
