@@ -78,7 +78,6 @@ class TestAdminApiAnnounces:
             "active": True,
             "on_duty": True,
             "availability": [],
-            "leave": [],
             "location": None,
             "leave": [],
         }
