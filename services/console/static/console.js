@@ -107,13 +107,22 @@ function rememberPlaces(directory) {
 }
 
 async function loadItemNames(directory) {
-  // One grid per community is enough: a grid's menu is its community's.
-  const firstGrid = {};
-  for (const g of directory.grids) firstGrid[g.community_id] ??= g.id;
-  await Promise.all(Object.entries(firstGrid).map(async ([community, grid]) => {
-    const menu = await api(`/console/api/grids/${encodeURIComponent(grid)}/menu`);
-    state.names.menus[community] = menu;
-    for (const item of menu) state.names.items[`${community}:${item.code}`] = item;
+  // A grid's menu is its community's, so one grid per community is enough; when a grid's menu cannot be read
+  // (a grid just added, not yet known to intake), the community's next grid is tried, and one community that
+  // fails leaves the others' names in place.
+  const gridsOf = {};
+  for (const g of directory.grids) (gridsOf[g.community_id] ??= []).push(g.id);
+  await Promise.allSettled(Object.entries(gridsOf).map(async ([community, grids]) => {
+    for (const grid of grids) {
+      try {
+        const menu = await api(`/console/api/grids/${encodeURIComponent(grid)}/menu`);
+        state.names.menus[community] = menu;
+        for (const item of menu) state.names.items[`${community}:${item.code}`] = item;
+        return;
+      } catch (error) {
+        console.warn(`menu of grid ${grid}: ${error.message}`);
+      }
+    }
   }));
 }
 

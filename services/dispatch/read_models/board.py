@@ -28,6 +28,7 @@ ROW_FIELDS: Final = (
     "level",
     "priority",
     "grid_id",
+    "community_id",  # the page names the item by its community's menu
     "menu_item_code",
     "assigned_volunteer_id",
     "offered_volunteer_ids",
