@@ -264,8 +264,10 @@ CARRIED: dict[tuple[str, str], tuple[str, ...]] = {
     ("communities", "grids"): ("street_office_id",),
     ("grids", "volunteers"): ("community_id", "street_office_id"),
     ("grids", "residents"): ("community_id",),
+    # A household that moves takes its care plans along: dispatch matches their work in the new grid.
+    ("residents", "care_plans"): ("grid_id", "community_id"),
 }
-PARENT_FIELD = {"grids": "community_id", "volunteers": "grid_id", "residents": "grid_id"}
+PARENT_FIELD = {"grids": "community_id", "volunteers": "grid_id", "residents": "grid_id", "care_plans": "resident_id"}
 
 
 def _moved(kind: str, prepared: _Prepared) -> bool:
@@ -277,8 +279,9 @@ def _moved(kind: str, prepared: _Prepared) -> bool:
 async def _carry_down(
     repo: IntakeRepository, kind: str, district_id: str, parents: list[Document], roster: Roster | None
 ) -> None:
-    """A grid moved to another community (or a community to another street office): rewrite the ids its
-    children carry, down to the volunteers, and announce those volunteers with their new area."""
+    """A grid moved to another community (or a community to another street office, or a household to another
+    grid): rewrite the ids its children carry, down to the volunteers and care plans, and announce those
+    with their new area."""
     for (parent_kind, child_kind), fields in CARRIED.items():
         if parent_kind != kind:
             continue
@@ -299,6 +302,9 @@ async def _carry_down(
                         # Stored before the admin validated profiles: not the grid's writer's fault, and
                         # `gridctl roster announce` lists it for repair.
                         log.warning("volunteer %s is not a valid roster profile; not announced", volunteer["_id"])
+            if child_kind == "care_plans" and roster is not None:
+                for care_plan in changed:
+                    await roster.plan_changed(care_plan)
             await _carry_down(repo, child_kind, district_id, changed, roster)
 
 

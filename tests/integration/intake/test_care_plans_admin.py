@@ -90,3 +90,36 @@ async def test_operators_read_plans_but_do_not_write_them(intake: httpx.AsyncCli
     operator = keys.headers("operator")
     assert (await intake.get(URL, headers=operator)).status_code == 200
     assert (await intake.put(f"{URL}/plan-admin-op", json=plan(), headers=operator)).status_code == 403
+
+
+async def test_a_household_that_moves_takes_its_plans_to_the_new_grid(
+    intake: httpx.AsyncClient, keys: Keys, tap: CommandTap, db: AsyncDatabase[Document]
+) -> None:
+    admin = keys.headers("admin")
+    household: dict[str, Any] = {
+        "grid_id": "xgll-01",
+        "building": "9栋",
+        "unit": "1单元",
+        "household": "101",
+        "address": "香格里拉社区9栋1单元101",
+        "name": "搬家的老人",
+        "phone": "13900000777",
+        "language": "zh",
+        "vulnerabilities": ["lives_alone"],
+    }
+    assert (await intake.put("/v1/districts/chengzhong/residents/r-moving", json=household, headers=admin)).is_success
+    created = await intake.put(f"{URL}/plan-moving", json=plan(resident_id="r-moving"), headers=admin)
+    assert created.status_code == 201, created.text
+
+    moved = await intake.put(
+        "/v1/districts/chengzhong/residents/r-moving", json={**household, "grid_id": "xgll-02"}, headers=admin
+    )
+    assert moved.status_code == 200, moved.text
+    stored = await db.care_plans.find_one({"_id": "plan-moving"})
+    assert stored is not None and stored["grid_id"] == "xgll-02"
+    announced = await tap.matching(
+        lambda e: e.type == CARE_PLAN_CHANGED and e.data["plan_id"] == "plan-moving", count=2
+    )
+    assert [e.data["grid_id"] for e in announced] == ["xgll-01", "xgll-02"]
+    await intake.delete(f"{URL}/plan-moving", headers=admin)
+    await intake.delete("/v1/districts/chengzhong/residents/r-moving", headers=admin)
