@@ -2,8 +2,9 @@
 
 CSV conventions: lists are `;`-separated (`errand;repair`); availability is `0 08:00-18:00;5 09:00-12:00`
 (weekday, Monday=0); leave is `2026-12-01..2026-12-03;2027-01-05..2027-01-05` (first and last day); a
-volunteer's location is `lat` and `lon` columns; a menu item's `attributes` and
-`deadlines` are JSON. Empty cells mean "not given".
+volunteer's location is `lat` and `lon` columns; a household's proxy contact is `proxy_kind`, `proxy_name`
+and `proxy_phone` columns; a menu item's `attributes` and `deadlines`,
+and a care plan's `schedule` and `alert`, are JSON. Empty cells mean "not given".
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from services.intake.reference_service import KINDS, MENU
 from shared.spreadsheet_cells import neutralise, restore
 
 IMPORTABLE = (*KINDS, MENU)
-JSON_FIELDS = {"attributes", "deadlines"}
+JSON_FIELDS = {"attributes", "deadlines", "schedule", "alert"}
+PROXY_COLUMNS = {"proxy_kind": "kind", "proxy_name": "name", "proxy_phone": "phone"}
 # Stored fields that are derived or owned by dispatch: never exported, never imported.
 NOT_EXPORTED = {"_id", "district_id", "street_office_id_derived", "open_assignments", "last_assigned_at"}
 
@@ -76,6 +78,8 @@ def from_csv(kind: str, row: Mapping[Any, Any]) -> dict[str, Any]:
             continue
         if column in ("lat", "lon"):
             values.setdefault("location", {})[column] = cell
+        elif column in PROXY_COLUMNS:
+            values.setdefault("proxy", {})[PROXY_COLUMNS[column]] = cell
         elif column == "availability":
             values[column] = _availability(cell)
         elif column == "leave":
@@ -111,6 +115,8 @@ def to_csv(kind: str, row: dict[str, Any]) -> dict[str, str]:
     for column, value in row.items():
         if column == "location" and isinstance(value, dict):
             cells["lat"], cells["lon"] = str(value.get("lat", "")), str(value.get("lon", ""))
+        elif column == "proxy" and isinstance(value, dict):
+            cells.update({name: str(value.get(part, "")) for name, part in PROXY_COLUMNS.items()})
         elif column == "availability":
             cells[column] = ";".join(f"{w['weekday']} {w['start']}-{w['end']}" for w in value)
         elif column == "leave":
@@ -131,6 +137,8 @@ def csv_columns(kind: str) -> list[str]:
     for name in fields_model(kind).model_fields:
         if name == "location":
             columns += ["lat", "lon"]
+        elif name == "proxy":
+            columns += list(PROXY_COLUMNS)
         else:
             columns.append(name)
     return columns

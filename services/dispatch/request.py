@@ -160,6 +160,17 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+def _care_of(stored: Document | None) -> Document | None:
+    """The care state as stored: its instants made aware again (the database keeps them naive, in UTC)."""
+    if not stored:
+        return None
+    care = {k: _aware(v) if isinstance(v, datetime) else v for k, v in stored.items()}
+    care["log"] = [
+        {k: _aware(v) if isinstance(v, datetime) else v for k, v in e.items()} for e in stored.get("log") or []
+    ]
+    return care
+
+
 def _timer_document(timer: Timer) -> Document:
     return {
         "kind": timer.kind.value,
@@ -261,6 +272,9 @@ class Request:
     assigned_at: datetime | None = None
     resolved_at: datetime | None = None
     clocks_started_at: datetime | None = None
+    # Scheduled care (`services/dispatch/care.py`): the plan and occurrence it carries out, its window,
+    # confirmation or miss, the visit log, and the care work it called for. None for other requests.
+    care: Document | None = None
     changed: bool = True
 
     # -- reading ---------------------------------------------------------------------------------
@@ -313,6 +327,7 @@ class Request:
             ratings=list(self.ratings),
             hours_edits=list(self.hours_edits),
             processed=list(self.processed),
+            care=None if self.care is None else {**self.care, "log": list(self.care.get("log") or [])},
         )
 
     def restore(self, snapshot: Request) -> None:
@@ -461,6 +476,9 @@ class Request:
             "status": status.value,
             "level": self.state.level.wire_name,
             "resident": self.resident,
+            # Top level so that an index serves the desk's look-ups (FerretDB v1 serves none on nested fields).
+            "resident_id": self.resident.get("id"),
+            "resident_phone": self.resident.get("phone"),
             "linked_heart_volunteer_id": self.linked_heart_id,
             "text": self.text,
             "attributes": storable(self.attributes),
@@ -492,6 +510,7 @@ class Request:
             "timeline": self.timeline,
             "outbox": self.outbox,
             "processed_event_ids": self.processed,
+            "care": self.care,
             "sequence": self.sequence,
             "version": self.version,
             "owner_epoch": epoch,
@@ -547,6 +566,7 @@ class Request:
             assigned_at=_aware(doc.get("assigned_at")),
             resolved_at=_aware(doc.get("resolved_at")),
             clocks_started_at=_aware(doc.get("clocks_started_at")),
+            care=_care_of(doc.get("care")),
             changed=False,
         )
         return request

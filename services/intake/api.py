@@ -10,13 +10,16 @@ from dataclasses import replace
 from fastapi import FastAPI
 
 from services.intake import openapi_doc
-from services.intake.auth import KeyCache
 from services.intake.body_limit import BodySizeLimit
 from services.intake.context import IntakeContext
 from services.intake.open311.routes import router as open311_router
 from services.intake.problems import install, render_limit
+from services.intake.reference_cache import DatabaseReferenceSource, ReferenceCache
 from services.intake.repository import IntakeRepository
+from services.intake.routes import inbound_messages
+from services.intake.routes.care import router as care_router
 from services.intake.routes.commands import router as commands_router
+from services.intake.routes.desk import router as desk_router
 from services.intake.routes.reference import router as reference_router
 from services.intake.routes.requests import router as requests_router
 from services.intake.settings import ApiLimits
@@ -82,14 +85,21 @@ def create_app(
     limits = limits or ApiLimits()
     client = connect(settings)
     db = database(client, settings)
-    repository = IntakeRepository(db, cache_seconds=limits.reference_cache_seconds)
+    repository = IntakeRepository(db)
+    reference = ReferenceCache(
+        DatabaseReferenceSource(db, ApiKeyRepository(db)),
+        check_seconds=limits.reference_check_seconds,
+        max_age_seconds=limits.reference_max_age_seconds,
+        key_trust_seconds=limits.auth_cache_seconds,
+    )
+    repository.on_change(reference.changed)
     ctx = IntakeContext(
         repository=repository,
+        reference=reference,
         publisher=EventPublisher(settings.kafka_bootstrap, settings.kafka_timeout_seconds),
         topics=settings.topics(),
         id_key=settings.signing_key(),
         previous_id_keys=settings.verification_keys()[1:],
-        api_keys=ApiKeyRepository(db),
         settings=settings,
         limits=limits,
     )
@@ -105,7 +115,9 @@ def create_app(
         except Exception as exc:
             # Intake still starts, answering 503 per request, so that clients get a clear reason.
             log.warning("could not ensure Kafka topics at start-up: %r", exc)
+        await reference.start()
         yield
+        await reference.stop()
         await ctx.publisher.close()
         await client.close()
 
@@ -116,15 +128,17 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.intake = ctx
-    app.state.key_cache = KeyCache(limits.auth_cache_seconds)
     app.state.volunteer_page = volunteer_page(
         settings, volunteer_settings or VolunteerPageSettings(), VolunteerPageStore(db), sign_in_gateway
     )
     install(app)
     app.include_router(requests_router)
     app.include_router(commands_router)
+    app.include_router(inbound_messages.router)
+    app.include_router(care_router)
     app.include_router(reference_router)
     app.include_router(open311_router)
+    app.include_router(desk_router)
     app.include_router(volunteer_router)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     openapi_doc.install(app)

@@ -37,6 +37,7 @@ from shared.kafka import BrokerUnavailable
 from shared.mongo import Document
 from shared.text_hygiene import MultiLineText
 
+# Every route answers problem details; the session (a cookie) stands where other routes take an API key.
 router = APIRouter(tags=["volunteer page"], responses=problems(401, 403, 404, 409, 413, 422, 429, 503))
 CSV: dict[int | str, dict[str, Any]] = {
     200: {"description": "CSV, UTF-8 with BOM", "content": {"text/csv": {"schema": {"type": "string"}}}}
@@ -238,7 +239,7 @@ async def _task(
     if resident is not None and resident.get("district_id") != session.district_id:
         resident = None
     community = document.get("community_id") or ""
-    item = await ctx.repository.menu_item(session.district_id, community, document.get("menu_item_code") or "")
+    item = await ctx.reference.menu_item(session.district_id, community, document.get("menu_item_code") or "")
     return views.task_view(document, kind, entry=entry, resident=resident, item=item)
 
 
@@ -430,7 +431,7 @@ def _month(ctx: IntakeContext, month: str | None, tz_name: str | None) -> str:
 
 
 async def _district_tz(ctx: IntakeContext, district_id: str) -> str | None:
-    district = await ctx.repository.district(district_id) or {}
+    district = await ctx.reference.district(district_id) or {}
     return district.get("timezone")
 
 
@@ -442,7 +443,7 @@ async def my_record(session: Me, ctx: Ctx, page: Page, month: Month = None) -> d
     views_of_done = []
     for entry in done:
         community, code = str(entry.get("community_id") or ""), str(entry.get("menu_item_code") or "")
-        item = await ctx.repository.menu_item(session.district_id, community, code)  # cached reference data
+        item = await ctx.reference.menu_item(session.district_id, community, code)  # reference data, in memory
         views_of_done.append(record.entry_view(entry, item))
     return {"month": chosen, "totals": record.totals(done), "tasks": views_of_done}
 
@@ -500,7 +501,7 @@ async def _area_entries(
     ctx: IntakeContext, page: VolunteerPage, scope: Scope, month: str, grid_id: str | None, community_id: str | None
 ) -> tuple[list[Document], list[str]]:
     if grid_id:
-        if await ctx.repository.grid(scope.district_id, grid_id) is None:
+        if await ctx.reference.grid(scope.district_id, grid_id) is None:
             raise Problem(404, "Not found", f"no grid {grid_id!r}", code="not-found")
         grids = [grid_id]
     elif community_id:
