@@ -20,7 +20,7 @@ import itertools
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from services.dispatch.domain.care import (
@@ -67,14 +67,12 @@ class Cursor:
 
     @classmethod
     def of(cls, document: Mapping[str, Any], default_since: datetime) -> Cursor:
-        done = document.get("done_through")
-        since = document.get("not_before")
-        return cls(
-            date.fromisoformat(done) if done else None,
-            since.replace(tzinfo=default_since.tzinfo)
-            if isinstance(since, datetime) and since.tzinfo is None
-            else since or default_since,
-        )
+        done, since = document.get("done_through"), document.get("not_before")
+        if not isinstance(since, datetime):
+            since = default_since
+        elif since.tzinfo is None:  # a database that hands back naive UTC
+            since = since.replace(tzinfo=UTC)
+        return cls(date.fromisoformat(done) if done else None, since)
 
 
 @dataclass(frozen=True)

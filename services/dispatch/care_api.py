@@ -5,7 +5,8 @@ written by dispatch (`services/dispatch/care.py`, `care_rates.py`). Operators an
 district in the path; another district's key sees 404.
 """
 
-# No `from __future__ import annotations`: FastAPI must resolve `Depends(principal)` of a local `principal`.
+# No `from __future__ import annotations` here: FastAPI must resolve the dependency aliases eagerly.
+
 from datetime import UTC, datetime
 from typing import Annotated, Any
 

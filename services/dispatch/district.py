@@ -38,6 +38,7 @@ from shared.contracts import (
 )
 from shared.contracts.care import CarePlanChangedV1, CarePlanRemovedV1
 from shared.contracts.commands import Command
+from shared.contracts.status import CARE_CHECK_IN_DUE
 from shared.mongo import Document
 
 log = logging.getLogger(__name__)
@@ -330,6 +331,13 @@ class District:
         alert = care.contacts(plan, resident) if plan else []
         if work.kind == "occurrence" and plan is not None and work.occurrence is not None:
             request.care = care.occurrence_care(plan, work.occurrence, alert, now)
+            if plan.confirms and work.occurrence.ends_at > now:
+                # Notify texts the resident (or their proxy) a prompt: a reply "1" confirms the check-in.
+                window = {
+                    "window_start": work.occurrence.starts_at.isoformat(),
+                    "window_end": work.occurrence.ends_at.isoformat(),
+                }
+                request.emit([notice(request.state, CARE_CHECK_IN_DUE, at=now, by=SYSTEM)], detail=window)
         else:
             source_care = (source.care if source else None) or {}
             request.care = {
@@ -375,16 +383,20 @@ class District:
             return
         holder, confirmed = request.holder, request.care.get("confirmed_at") is not None
         reason = "confirmed" if confirmed else f"missed ({request.care.get('missed_reason')}); welfare check opened"
+        # A check-in's closing is nothing to tell the resident (no "cancelled", no rating of a phone call);
+        # a visit or an errand done is rated like any request.
+        quiet = {"tell_resident": False}
         if holder is not None:
             visited = any(e.get("volunteer_id") == holder for e in request.care.get("log", []))
             if visited or confirmed:
-                if request.run(Resolve(volunteer_id=holder if visited else None, by=SYSTEM, reason=reason), now):
+                resolve = Resolve(volunteer_id=holder if visited else None, by=SYSTEM, reason=reason)
+                if request.run(resolve, now, detail=quiet if request.care.get("confirms") else None):
                     request.resolved_at = now
             return  # missed while a volunteer holds it: theirs to report on
         if confirmed:
-            request.run(Cancel(by=SYSTEM, reason="the resident confirmed they are fine"), now)
+            request.run(Cancel(by=SYSTEM, reason="the resident confirmed they are fine"), now, detail=quiet)
         else:
-            request.run(Expire(by=SYSTEM, reason=reason), now)
+            request.run(Expire(by=SYSTEM, reason=reason), now, detail=quiet)
 
     def _care_after(self, request: Request, previous_holder: str | None, now: datetime) -> None:
         if request.care is None or not request.care.get("plan_id"):

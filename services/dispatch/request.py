@@ -343,14 +343,14 @@ class Request:
         for event in events:
             self._publish(event, message=message, detail=detail)
 
-    def run(self, command: Command, at: datetime) -> bool:
+    def run(self, command: Command, at: datetime, *, detail: Mapping[str, Any] | None = None) -> bool:
         """Apply a state-machine command; an illegal one is answered with `request.command_rejected`."""
         result = apply(self.state, command, at=at)
         if isinstance(result, Rejection):
             self.emit([result.event])
             return False
         self.state = result.state
-        self.emit(result.events)
+        self.emit(result.events, detail=detail)
         return True
 
     def reject(

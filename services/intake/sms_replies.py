@@ -1,9 +1,9 @@
 """What a digit texted back means, and what we text back: pure rules of intake's inbound-SMS webhook.
 
 A volunteer answers an offer with 1 (accept) or 2 (decline); a resident (or their proxy) answers a
-rating prompt with 1–5 stars, or 0 for "not done". The reply is read as people type it: full-width
-digits, spaces and a trailing full stop are fine. Anything else gets a helpful answer in the language
-of the prompt, never an error.
+rating prompt with 1–5 stars, or 0 for "not done", and a scheduled check-in with 1 ("I'm fine"). The
+reply is read as people type it: full-width digits, spaces and a trailing full stop are fine. Anything
+else gets a helpful answer in the language of the prompt, never an error.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ class Answer(StrEnum):
     ALREADY_RATED = "already_rated"
     NOT_RESOLVED = "not_resolved"
     TRY_LATER = "try_later"
+    CHECKED_IN = "checked_in"
+    CHECK_IN_HELP = "check_in_help"
 
 
 ANSWERS: Final[dict[Answer, dict[str, str]]] = {
@@ -58,6 +60,11 @@ ANSWERS: Final[dict[Answer, dict[str, str]]] = {
         "zh": "这项求助还没办完，办好后我们再请您打分。",
         "en": "This request is not finished yet. We will ask for your rating when it is done.",
     },
+    Answer.CHECKED_IN: {"zh": "收到，知道您一切安好，谢谢！", "en": "Got it, glad you are well. Thank you!"},
+    Answer.CHECK_IN_HELP: {
+        "zh": "一切安好请回复1；需要帮助请打社区电话。",
+        "en": "Reply 1 if you are well; if you need help, please call your community.",
+    },
     Answer.TRY_LATER: {
         "zh": "系统忙，请过几分钟再回复一次。",
         "en": "We are busy. Please send your reply again in a few minutes.",
@@ -84,7 +91,7 @@ def digit_of(body: str) -> int | None:
 class Prompt:
     district_id: str
     request_id: str
-    kind: str  # "offer" or "rating" (CONTRACTS B)
+    kind: str  # "offer", "rating" or "check_in" (CONTRACTS B)
     volunteer_id: str | None
     language: str
     expires_at: datetime | None
@@ -107,6 +114,8 @@ def intent_of(prompt: Prompt, digit: int | None) -> Intent | Answer:
         if prompt.volunteer_id and digit == 2:
             return Intent(c.OFFER_DECLINE, Answer.DECLINED)
         return Answer.OFFER_HELP
+    if prompt.kind == "check_in":  # a scheduled check-in (docs/care.md): 1 is "I'm fine"
+        return Intent(c.CARE_CONFIRM_CHECK_IN, Answer.CHECKED_IN) if digit == 1 else Answer.CHECK_IN_HELP
     if prompt.kind == "rating":
         if digit == 0:
             return Intent(c.REQUEST_REPORT_NOT_DONE, Answer.NOT_DONE)

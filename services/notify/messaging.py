@@ -142,6 +142,8 @@ class PushNotifier:
         still notified. Only a transient outage (database, broker) propagates, so the event is retried.
         """
         told = audiences_told(envelope.type)
+        if (envelope.data.get("detail") or {}).get("tell_resident") is False:
+            told.discard(Audience.RESIDENT)  # e.g. a scheduled check-in closing after "I'm fine" (docs/care.md)
         if not told or envelope.request_id is None:
             return 0
         district_id, data = envelope.district_id, envelope.data
@@ -260,11 +262,14 @@ class PushNotifier:
         self._schedule(outbound, delay)
 
     async def _open_prompt(self, envelope: EventEnvelope, message: Planned, kind: PromptKind, now: datetime) -> None:
-        lifetime = (
-            timedelta(minutes=self._settings.offer_reply_minutes)
-            if kind is PromptKind.OFFER
-            else timedelta(hours=self._settings.rating_reply_hours)
-        )
+        if kind is PromptKind.OFFER:
+            lifetime = timedelta(minutes=self._settings.offer_reply_minutes)
+        elif kind is PromptKind.CHECK_IN:
+            # Open until the check-in's window ends: a later "1" would confirm a check-in already missed.
+            ends = envelope.data.get("detail", {}).get("window_end")
+            lifetime = max(timedelta(0), datetime.fromisoformat(ends) - now) if ends else timedelta(hours=2)
+        else:
+            lifetime = timedelta(hours=self._settings.rating_reply_hours)
         await self._prompts.open(
             message.phone,
             district_id=envelope.district_id,

@@ -214,7 +214,9 @@ function filteredRequests(requests, f) {
     && (!f.search || [r.request_id, itemName(r.community_id, r.menu_item_code), gridName(r.grid_id),
       statusName(r.status), volunteerName(r.assigned_volunteer_id || "")].some((v) => (v || "").toLowerCase().includes(f.search))));
   const due = (r) => (r.sla_due_at ? new Date(r.sla_due_at).getTime() : Infinity);
-  if (f.sort === "sla") shown.sort((a, b) => due(a) - due(b));
+  // Critical requests (a welfare check after a missed check-in) lead the queue, then the nearest deadline.
+  const rank = (r) => (r.priority === "critical" ? 0 : 1);
+  if (f.sort === "sla") shown.sort((a, b) => rank(a) - rank(b) || due(a) - due(b));
   else shown.sort((a, b) => (b.submitted_at || "").localeCompare(a.submitted_at || ""));
   return shown;
 }
@@ -504,7 +506,7 @@ async function loadHealth() {
 function showTab(name) {
   state.tab = name;
   document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
-  for (const tab of ["board", "desk", "rates", "health"]) $(`#${tab}-tab`).hidden = tab !== name;
+  for (const tab of ["board", "desk", "care", "rates", "health"]) $(`#${tab}-tab`).hidden = tab !== name;
   if (name === "rates") loadRates();
   if (name === "health") loadHealth();
 }

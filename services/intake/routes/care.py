@@ -37,6 +37,7 @@ class ConfirmCheckInBody(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "我很好"}]})
 
     note: MultiLineText = Field("", max_length=500, description="What the resident said, e.g. 我很好 (I'm fine)")
+    reason: MultiLineText = Field("", max_length=500, description="How it was confirmed (the console's reason box)")
 
 
 class NeedBody(BaseModel):
@@ -83,7 +84,7 @@ async def confirm_check_in(
         scope,
         request_id,
         c.CARE_CONFIRM_CHECK_IN,
-        lambda a: c.ConfirmCheckInV1(actor=a, note=body.note),
+        lambda a: c.ConfirmCheckInV1(actor=a, note=body.note or body.reason, reason=body.reason),
         idempotency_key,
         token,
     )

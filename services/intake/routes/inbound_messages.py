@@ -159,6 +159,8 @@ async def publish_reply(
         payload = c.AcceptOfferV1(actor=actor, volunteer_id=subject, reason="accepted by SMS")
     elif intent.command_type == c.OFFER_DECLINE:
         payload = c.DeclineOfferV1(actor=actor, volunteer_id=subject, reason="declined by SMS")
+    elif intent.command_type == c.CARE_CONFIRM_CHECK_IN:
+        payload = c.ConfirmCheckInV1(actor=actor, note="I'm fine (SMS)")
     elif intent.command_type == c.REQUEST_RATE:
         payload = c.RateRequestV1(actor=actor, stars=intent.stars or 0, comment="")
     else:

@@ -24,6 +24,7 @@ from services.intake.context import IntakeContext
 from services.intake.problems import Problem
 from services.intake.reference_models import LeavePeriod, VolunteerFields
 from services.intake.roster import Roster
+from services.intake.routes.care import VisitOutcomeBody
 from services.intake.routes.commands import run_command
 from services.intake.routes.shared_params import IdempotencyKey, RequestId, problems
 from services.intake.schemas import CommandAccepted, PhoneNumber
@@ -325,6 +326,34 @@ async def note(
 
 
 @router.post(
+    "/volunteer/api/tasks/{request_id}/visit-outcome",
+    status_code=202,
+    response_model=CommandAccepted,
+    summary="Record how my scheduled visit or call went (the visit log, docs/care.md)",
+)
+async def visit_outcome(
+    request_id: str,
+    body: VisitOutcomeBody,
+    session: Me,
+    ctx: Ctx,
+    page: Page,
+    idempotency_key: IdempotencyKey = None,
+) -> CommandAccepted:
+    need = c.CareNeedV1(**body.need.model_dump()) if body.need else None
+    return await _act(
+        ctx,
+        page,
+        session,
+        request_id,
+        c.CARE_RECORD_VISIT,
+        lambda a: c.RecordVisitOutcomeV1(
+            actor=a, volunteer_id=session.volunteer_id, outcome=body.outcome, note=body.note, need=need
+        ),
+        idempotency_key,
+    )
+
+
+@router.post(
     "/volunteer/api/tasks/{request_id}/{action}",
     status_code=202,
     response_model=CommandAccepted,
@@ -443,7 +472,7 @@ async def my_record(session: Me, ctx: Ctx, page: Page, month: Month = None) -> d
     views_of_done = []
     for entry in done:
         community, code = str(entry.get("community_id") or ""), str(entry.get("menu_item_code") or "")
-        item = await ctx.reference.menu_item(session.district_id, community, code)  # reference data, in memory
+        item = await ctx.reference.menu_item(session.district_id, community, code)  # cached reference data
         views_of_done.append(record.entry_view(entry, item))
     return {"month": chosen, "totals": record.totals(done), "tasks": views_of_done}
 

@@ -27,11 +27,16 @@ class PromptKind(StrEnum):
 
     OFFER = "offer"  # 1 accept, 2 decline
     RATING = "rating"  # 1–5 stars, 0 not done
+    CHECK_IN = "check_in"  # 1 "I'm fine" (a scheduled check-in, docs/care.md)
 
 
 Texts = dict[str, str]  # language -> template
 
 RESIDENT_SMS: Final[dict[str, Texts]] = {
+    s.CARE_CHECK_IN_DUE: {
+        "zh": "您好！社区问候您：今天身体好吗？一切安好请回复1。",
+        "en": "Hello from your community! How are you today? Reply 1 if you are well.",
+    },
     s.REQUEST_ASSIGNED: {
         "zh": "您好！{volunteer}已接下您的求助（{item}），会尽快和您联系。",
         "en": "Hello! {volunteer} took your request ({item}) and will contact you soon.",
@@ -77,6 +82,10 @@ RESIDENT_SMS: Final[dict[str, Texts]] = {
 
 # Read aloud by a call, for residents who cannot read: a greeting, one fact, what to do; no typed replies.
 RESIDENT_VOICE: Final[dict[str, Texts]] = {
+    s.CARE_CHECK_IN_DUE: {
+        "zh": "您好，这里是社区服务，今天来问候您。志愿者会给您打电话或上门看看您。",
+        "en": "Hello, this is your community service, checking on you today. A volunteer will call or visit you.",
+    },
     s.REQUEST_ASSIGNED: {
         "zh": "您好，这里是社区服务。{volunteer}会来帮您办：{item}。请您保持电话畅通。",
         "en": "Hello, this is your community service. {volunteer} will help you with: {item}. Please keep your "
@@ -180,6 +189,7 @@ RESPONSIBLE_SMS: Final[dict[str, Texts]] = {
 PROMPTS: Final[dict[tuple[Audience, str], PromptKind]] = {
     (Audience.VOLUNTEER, s.REQUEST_OFFERED): PromptKind.OFFER,
     (Audience.RESIDENT, s.REQUEST_RESOLVED): PromptKind.RATING,
+    (Audience.RESIDENT, s.CARE_CHECK_IN_DUE): PromptKind.CHECK_IN,
 }
 
 LEVEL_NAMES: Final[dict[str, Texts]] = {

@@ -30,7 +30,7 @@ from shared.contracts.commands import CARE_RECORD_VISIT, OFFER_ACCEPT
 from shared.kafka import EventPublisher, ensure_topics
 from shared.mongo import Document, database
 from shared.settings import PlatformSettings
-from tests.e2e.dispatch.fixtures import DISTRICT, add_grid, add_volunteer
+from tests.e2e.dispatch.fixtures import DISTRICT, add_grid, add_menu_item, add_volunteer
 from tests.e2e.dispatch.kafka_commands import command, publish, volunteer
 from tests.e2e.service_processes import ServiceProcess
 
@@ -61,6 +61,20 @@ async def care_env(
         ("v-care-w2", ["welfare_check"]),
     ):
         await add_volunteer(db, settings, volunteer_id, GRID, COMMUNITY, skills, capacity=10)
+    # The demo's welfare check, with a grid deadline of a minute so that its climb is seen in the test.
+    await add_menu_item(
+        db,
+        COMMUNITY,
+        "welfare.check",
+        urgency="critical",
+        required_skills=["welfare_check"],
+        offer_timeout_seconds=120,
+        widen_every_seconds=60,
+        deadlines={
+            "grid": {"accept_minutes": 1, "resolve_minutes": 30},
+            "community": {"accept_minutes": 5, "resolve_minutes": 30},
+        },
+    )
     yield env, db, settings
     await mongo_client.drop_database(settings.mongodb_database)
 
@@ -120,7 +134,7 @@ async def test_check_ins_confirmed_and_missed_and_a_restart_in_the_middle(
     env, db, settings = care_env
     now = datetime.now(SHANGHAI)
     first = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
-    if (first + timedelta(minutes=6)).date() != now.date():
+    if (first + timedelta(minutes=8)).date() != now.date():
         pytest.skip("the windows would cross local midnight")
     today = first.date()
     run = [f"plan-run-{n}" for n in range(4)]
@@ -137,9 +151,9 @@ async def test_check_ins_confirmed_and_missed_and_a_restart_in_the_middle(
                 volunteer_id="v-care-b",
                 alert=[{"role": "building_leader", "name": "马阿姨", "phone": "13900004444"}],
             ),
-            # Visits a minute apart: one falls due while dispatch is down.
+            # Visits a minute apart, from the welfare check's climb on: one falls due while dispatch is down.
             **{
-                plan_id: window(first + timedelta(minutes=n), 1, kind="visit", volunteer_id="v-care-a")
+                plan_id: window(first + timedelta(minutes=n + 2), 1, kind="visit", volunteer_id="v-care-a")
                 for n, plan_id in enumerate(run)
             },
         },
@@ -182,15 +196,21 @@ async def test_check_ins_confirmed_and_missed_and_a_restart_in_the_middle(
         assert note["data"]["critical"] and {"building_leader", "linked_heart"} <= {
             a["role"] for a in note["data"]["detail"]["alert"]
         }
+        # Nobody takes it: it climbs to the community by its one-minute accept deadline.
+        climbed = await until(db, welfare_id, lambda d: "request.escalated" in kinds(d), within=90)
+        escalated = next(e for e in climbed["timeline"] if e["type"] == "request.escalated")
+        took = datetime.fromisoformat(escalated["time"]) - climbed["created_at"]
+        assert took <= timedelta(seconds=62), took
+        assert climbed["level"] != "grid" and kinds(climbed).count("request.escalated") >= 1
 
         # The run of visits: dispatch is SIGKILLed after the second one, and is down when the third falls due.
         second = occurrence_request_id(run[1], today)
         await until(db, second, lambda d: d["status"] == "offered", within=150)
+        assert await db.requests.find_one({"_id": occurrence_request_id(run[2], today)}) is None
         seen = {r: await db.requests.find_one({"_id": r}) for r in (occurrence_request_id(p, today) for p in run[:2])}
         dispatch.kill()
-        await asyncio.sleep(
-            max(0.0, (first + timedelta(minutes=2, seconds=20) - datetime.now(SHANGHAI)).total_seconds())
-        )
+        down_until = first + timedelta(minutes=4, seconds=20)  # run[2] falls due at first + 4 minutes
+        await asyncio.sleep(max(0.0, (down_until - datetime.now(SHANGHAI)).total_seconds()))
         dispatch.start()
         for plan_id in run:
             await until(db, occurrence_request_id(plan_id, today), lambda d: d["status"] == "offered", within=180)
@@ -209,3 +229,48 @@ async def test_check_ins_confirmed_and_missed_and_a_restart_in_the_middle(
     log = [e async for e in db.care_log.find({"resident_id": "res-care"})]
     assert {e["entry"] for e in log} >= {"visit", "missed"}
     assert await db.requests.count_documents({"_id": {"$regex": "^care:plan-run-"}}) == len(run)
+
+
+async def test_rebalances_in_the_middle_of_a_run_of_visits_create_each_once(
+    care_env: tuple[dict[str, str], AsyncDatabase[Document], PlatformSettings], service_logs: Path
+) -> None:
+    """A second replica joins after the first visit (the group rebalances), the first leaves after the
+    second (it rebalances again, the survivor takes the district over): every visit once, none missing."""
+    env, db, settings = care_env
+    now = datetime.now(SHANGHAI)
+    first = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    if (first + timedelta(minutes=5)).date() != now.date():
+        pytest.skip("the windows would cross local midnight")
+    today = first.date()
+    run = [f"plan-rebalance-{n}" for n in range(3)]
+    await write_plans(
+        db,
+        settings,
+        {
+            plan_id: window(first + timedelta(minutes=n), 1, kind="visit", volunteer_id="v-care-a")
+            for n, plan_id in enumerate(run)
+        },
+    )
+    ids = [occurrence_request_id(plan_id, today) for plan_id in run]
+    replicas = [
+        ServiceProcess("dispatch", {**env, "DISPATCH_INSTANCE_ID": f"dispatch-care-{n}"}, service_logs) for n in (1, 2)
+    ]
+    try:
+        replicas[0].start()
+        seen = [await until(db, ids[0], lambda d: d["status"] == "offered", within=120)]
+        replicas[1].start()  # the group rebalances
+        seen.append(await until(db, ids[1], lambda d: d["status"] == "offered", within=120))
+        replicas[0].stop()  # it rebalances again: the second replica owns every partition
+        await until(db, ids[2], lambda d: d["status"] == "offered", within=120)
+    finally:
+        for replica in replicas:
+            replica.stop()
+    for request_id, before in zip(ids, seen, strict=False):
+        after = await db.requests.find_one({"_id": request_id})
+        assert after is not None and after["created_at"] == before["created_at"], request_id
+    for request_id in ids:
+        document = await db.requests.find_one({"_id": request_id})
+        assert document is not None and kinds(document).count("request.received") == 1, request_id
+        assert kinds(document).count("request.offered") == 1, request_id
+    cursors = {c["_id"]: c async for c in db.care_schedule.find({"district_id": DISTRICT})}
+    assert all(cursors[plan_id]["done_through"] == today.isoformat() for plan_id in run)

@@ -6,6 +6,7 @@ and `drive` does what the owner's loop does around the district (`services/dispa
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -293,6 +294,19 @@ def test_welfare_check_written_but_not_its_link_is_found_after_a_restart() -> No
     assert store.requests[check_in]["care"]["welfare_request_id"] == welfare
 
 
+def test_a_check_in_asks_the_resident_when_its_window_opens_and_a_visit_does_not() -> None:
+    store = Store()
+    d = restart(store, [], START)
+    d.plan_changed(plan(), START)
+    d.plan_changed(plan(plan_id="p2", kind="visit"), START)
+    drive(d, store, START + timedelta(hours=9))
+    check_in = store.requests[occurrence_request_id("p1", date(2026, 11, 30))]
+    (asked,) = [e for e in check_in["timeline"] if e["type"] == "care.check_in_due"]
+    assert asked["data"]["detail"]["window_end"] == check_in["care"]["window_end"].isoformat()
+    visit = store.requests[occurrence_request_id("p2", date(2026, 11, 30))]
+    assert not [e for e in visit["timeline"] if e["type"] == "care.check_in_due"]
+
+
 def test_the_residents_own_im_fine_confirms_a_check_in() -> None:
     store = Store()
     d = restart(store, [], START)
@@ -306,6 +320,9 @@ def test_the_residents_own_im_fine_confirms_a_check_in() -> None:
     stored = store.requests[check_in]
     assert stored["care"]["confirmed_by"] == "resident:138****1234" and stored["care"]["on_time"]
     assert stored["status"] in ("cancelled", "resolved") and welfare_check_id(check_in) not in store.created
+    closed = stored["timeline"][-1]
+    assert closed["type"] in ("request.cancelled", "request.resolved")
+    assert closed["data"]["detail"]["tell_resident"] is False  # no "your request was cancelled" text
 
 
 def test_a_plan_in_berlin_runs_through_the_dst_change_at_local_time() -> None:
@@ -320,3 +337,28 @@ def test_a_plan_in_berlin_runs_through_the_dst_change_at_local_time() -> None:
     occurrences = [r for r in store.created if r.count(":") == 2]
     assert len(occurrences) == len(set(occurrences)) == 7
     assert {store.requests[r]["care"]["window_start"].astimezone(BERLIN).hour for r in occurrences} == {9}
+
+
+def test_recurring_work_without_a_linked_heart_is_spread_over_the_grids_volunteers() -> None:
+    """Four daily visits due at the same minute, nobody linked: over four weeks each volunteer of the grid
+    carries about the same share (load, then least recently assigned, as for any request)."""
+    store = Store()
+    d = restart(store, [], START)
+    d.volunteer_changed(volunteer("v2", capacity=5), START)
+    daily = {"starts_on": "2026-11-30", "every_days": 1, "window_start": "09:00", "window_end": "11:00"}
+    for n in range(4):
+        d.plan_changed(plan(plan_id=f"p{n}", kind="visit", volunteer_id=None, schedule=daily), START)
+    now, end = START, START + timedelta(weeks=4)
+    while now < end:
+        for request in list(d.requests.values()):
+            for volunteer_id in sorted(request.state.offered_to):
+                send(d, request.id, c.AcceptOfferV1(actor=by(volunteer_id), volunteer_id=volunteer_id), now)
+            holder = request.holder
+            care = request.care or {}
+            if holder and care.get("plan_id") and now >= care["window_start"] + timedelta(hours=1):
+                send(d, request.id, c.RecordVisitOutcomeV1(actor=by(holder), volunteer_id=holder, outcome="fine"), now)
+        drive(d, store, now)
+        now += STEP
+    served = Counter(store.requests[r]["assigned_volunteer_id"] for r in store.created)
+    assert sum(served.values()) == 4 * 28
+    assert served == {"v1": 56, "v2": 56}  # each day's four go to the one less recently assigned, alternately

@@ -36,7 +36,13 @@ def test_a_resident_rates_1_to_5_or_says_not_done_with_0() -> None:
 
 
 def test_an_unknown_prompt_kind_gets_help_not_a_command() -> None:
-    assert intent_of(Prompt("chengzhong", "r-1", "check_in", None, "zh", None), 1) is Answer.NO_PROMPT
+    assert intent_of(Prompt("chengzhong", "r-1", "survey", None, "zh", None), 1) is Answer.NO_PROMPT
+
+
+def test_a_resident_says_they_are_fine_with_1_on_a_check_in() -> None:
+    check_in = Prompt("chengzhong", "care:p1:2026-12-01", "check_in", None, "zh", None)
+    assert intent_of(check_in, 1) == Intent(c.CARE_CONFIRM_CHECK_IN, Answer.CHECKED_IN)
+    assert intent_of(check_in, 2) is Answer.CHECK_IN_HELP and intent_of(check_in, None) is Answer.CHECK_IN_HELP
 
 
 def test_prompts_close_when_they_expire() -> None:

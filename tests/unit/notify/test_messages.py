@@ -204,3 +204,22 @@ class TestChannels:
             Channel.SMS,
             Channel.VOICE,
         ]
+
+
+class TestScheduledCheckIn:
+    """A check-in's window opened (docs/care.md): the resident is asked to reply 1 if they are fine."""
+
+    def test_the_resident_is_asked_to_reply_1(self) -> None:
+        message = only(plan(facts(s.CARE_CHECK_IN_DUE, volunteers={})), Audience.RESIDENT)
+        assert message.prompt is PromptKind.CHECK_IN and message.phone == READER.phone
+        assert "回复1" in message.texts[Channel.SMS]
+
+    def test_a_household_without_a_phone_is_asked_through_its_proxy(self) -> None:
+        message = only(plan(facts(s.CARE_CHECK_IN_DUE, resident=NO_PHONE, volunteers={})), Audience.RESIDENT)
+        assert message.phone == NO_PHONE.proxy_phone and message.prompt is PromptKind.CHECK_IN
+        assert "王秀英" in message.texts[Channel.SMS]
+
+    def test_a_resident_who_cannot_read_is_called_and_asked_for_no_typed_reply(self) -> None:
+        message = only(plan(facts(s.CARE_CHECK_IN_DUE, resident=CANNOT_READ, volunteers={})), Audience.RESIDENT)
+        assert message.natural is Channel.VOICE and "回复" not in message.texts[Channel.VOICE]
+        assert audiences_told(s.CARE_CHECK_IN_DUE) == {Audience.RESIDENT}

@@ -8,7 +8,7 @@ const T = {
     record: "服务记录", settings: "设置", offers: "新的邀请", assignments: "我的任务", noOffers: "暂无邀请",
     noAssignments: "暂无进行中的任务", month: "月份", csv: "导出 CSV", leave: "请假日期", from: "从", to: "到",
     addLeave: "添加请假", signOut: "退出登录", accept: "接受", decline: "拒绝", start: "开始", resolve: "完成",
-    giveBack: "退回", note: "添加备注", send: "提交", reason: "原因", notePlaceholder: "备注内容",
+    giveBack: "退回", visitFine: "走访：一切安好", visitNoResponse: "走访：无人应答", note: "添加备注", send: "提交", reason: "原因", notePlaceholder: "备注内容",
     reasonRequired: "请填写原因", expiresIn: "剩余", expired: "已过期", dueIn: "截止", address: "地址",
     building: "楼栋", resident: "居民", proxy: "代办人", answers: "补充信息", status: "状态", sent: "已提交",
     newOffer: "新的邀请：", slaWarning: "即将超时：", tasksDone: "完成任务", hours: "服务时长（小时）",
@@ -25,6 +25,7 @@ const T = {
     assignments: "My tasks", noOffers: "No offers", noAssignments: "No open tasks", month: "Month",
     csv: "Export CSV", leave: "Leave", from: "From", to: "To", addLeave: "Add leave", signOut: "Sign out",
     accept: "Accept", decline: "Decline", start: "Start", resolve: "Done", giveBack: "Give back",
+    visitFine: "Visit: all well", visitNoResponse: "Visit: no response",
     note: "Add note", send: "Send", reason: "Reason", notePlaceholder: "Note", reasonRequired: "Please give a reason",
     expiresIn: "Expires in", expired: "expired", dueIn: "Due in", address: "Address", building: "Building",
     resident: "Resident", proxy: "Proxy", answers: "Details", status: "Status", sent: "Sent",
@@ -198,6 +199,11 @@ function taskCard(task) {
   } else {
     if (task.status === "assigned") actions.append(button("start", () => act(task.request_id, "start"), true));
     if (task.status === "in_progress") actions.append(button("resolve", () => reasonBox(card, "reason", "resolve", false), true));
+    // Scheduled care (docs/care.md): the visit log's outcome; "no response" opens a welfare check at once.
+    if (task.request_id.startsWith("care:")) {
+      actions.append(button("visitFine", () => act(task.request_id, "visit-outcome", { outcome: "fine" }), true),
+        button("visitNoResponse", () => act(task.request_id, "visit-outcome", { outcome: "no_response" })));
+    }
     actions.append(button("note", () => reasonBox(card, "note", "notes", true)),
       button("giveBack", () => reasonBox(card, "reason", "give-back", true)));
   }
