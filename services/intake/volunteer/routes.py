@@ -38,6 +38,7 @@ from shared.kafka import BrokerUnavailable
 from shared.mongo import Document
 from shared.text_hygiene import MultiLineText
 
+# Every route answers problem details; the session (a cookie) stands where other routes take an API key.
 router = APIRouter(tags=["volunteer page"], responses=problems(401, 403, 404, 409, 413, 422, 429, 503))
 CSV: dict[int | str, dict[str, Any]] = {
     200: {"description": "CSV, UTF-8 with BOM", "content": {"text/csv": {"schema": {"type": "string"}}}}

@@ -78,8 +78,8 @@ class TestAdminApiAnnounces:
             "active": True,
             "on_duty": True,
             "availability": [],
-            "location": None,
             "leave": [],
+            "location": None,
         }
         assert (events[1].data["on_duty"], events[1].data["active"]) == (False, True)
         assert (events[2].data["on_duty"], events[2].data["active"]) == (False, False)
