@@ -221,8 +221,8 @@ def create_app(settings: ConsoleSettings | None = None) -> FastAPI:
             kafka = await kafka_health.read_health(
                 settings.kafka_bootstrap,
                 topics,
-                # dispatch is one group; every notify replica has its own `<group>-<instance>`.
-                [settings.group(settings.dispatch_group), settings.group(f"{settings.notify_group}-")],
+                # dispatch is one group, and so is notify (its replicas share webhooks and messages).
+                [settings.group(settings.dispatch_group), settings.group(settings.notify_group)],
             )
             lag = [{"group": p.group, "topic": p.topic, "partition": p.partition, "lag": p.lag} for p in kafka.lags]
             dead_letters: int | None = kafka.dead_letters
