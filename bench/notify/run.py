@@ -181,6 +181,7 @@ async def worker() -> None:
             await asyncio.gather(*(c.close() for c in clients))
             answer({"disconnected": len(clients)})
         elif command["op"] == "reconnect":
+            fresh = [c.request_id for c in clients if c.last_id is None]
             for client in clients:  # from here on, arrivals are what the reconnected streams deliver
                 client.arrivals = {}
             errors = []
@@ -191,7 +192,8 @@ async def worker() -> None:
                     return_exceptions=True,
                 )
                 errors += [repr(r) for r in results if isinstance(r, BaseException)]
-            answer({"connected": len(clients) - len(errors), "failed": len(errors), "errors": errors[:5]})
+            connected = len(clients) - len(errors)
+            answer({"connected": connected, "failed": len(errors), "errors": errors[:5], "fresh": fresh})
         elif command["op"] == "report":
             arrivals = {event_id: t for c in clients for event_id, t in c.arrivals.items()}
             answer(
@@ -405,6 +407,10 @@ async def round_of(clients_wanted: int, options: Options) -> dict[str, Any]:
             *(g.ask({"op": "reconnect", "port": notify.port, "clients": []}, 300) for g in generators)
         )
         reconnected = sum(a["connected"] for a in answers)
+        # A client that never had an event reconnects without a cursor and gets the recent history held in
+        # memory, not necessarily everything it missed: only resumed streams count.
+        fresh = {request_id for a in answers for request_id in a["fresh"]}
+        offline = {e: request_id for e, request_id in offline.items() if request_id not in fresh}
         deadline = time.perf_counter() + 120
         while True:
             reports = await asyncio.gather(*(g.ask({"op": "report"}, 60) for g in generators))
@@ -419,6 +425,7 @@ async def round_of(clients_wanted: int, options: Options) -> dict[str, Any]:
         replays_done = await wait_gauge(notify.port, "notify_stream_replays", 0, 120)
         storm = {
             "storm_reconnected": reconnected,
+            "storm_fresh": len(fresh),
             "storm_missed_events": len(offline),
             "storm_s": storm_done - storm_started,
             "storm_all_back_s": time.perf_counter() - storm_started,
@@ -464,8 +471,8 @@ def line_of(r: dict[str, Any]) -> str:
         f"{r['kb_per_conn']:.1f} KB/idle connection (RSS {r['rss_mib']:.0f} MiB)  "
         f"notify CPU {r['notify_cpu_pct']:.0f}%  generators CPU {r['generator_cpu_pct']}%  "
         f"heartbeats {r['heartbeats']}  closed by server {r['closed_by_server']}\n"
-        f"        reconnect storm: {r['storm_reconnected']} streams back with Last-Event-ID, "
-        f"{r['storm_missed_events']} missed events all received in {r['storm_s']:.2f} s "
+        f"        reconnect storm: {r['storm_reconnected']} streams back ({r['storm_fresh']} of them fresh), "
+        f"the {r['storm_missed_events']} events the resumed ones missed received in {r['storm_s']:.2f} s "
         f"({r['storm_not_received']} not received; every stream's history read after "
         f"{r['storm_all_back_s']:.1f} s, {r['storm_cpu_pct']:.0f}% CPU)"
     )

@@ -34,7 +34,7 @@ class KafkaHealth:
 async def read_health(
     bootstrap: str, topics: Topics, group_prefixes: list[str], wait_seconds: float = 5.0
 ) -> KafkaHealth:
-    """Lag of every group named by a prefix (notify has one group per replica) and the dead-letter count."""
+    """Lag of every group named by a prefix and the dead-letter count."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap, request_timeout_ms=int(wait_seconds * 1000), **client_options()
     )

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Path
 from fastapi.responses import Response
-from pymongo.asynchronous.database import AsyncDatabase
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocket
 
@@ -16,7 +15,6 @@ from services.notify.bootstrap import NotifyContext
 from services.notify.domain.audiences import DistrictScope, RequestScope, Scope, VolunteerScope
 from shared import volunteer_stream_tokens
 from shared.api_keys import ApiKeyRepository, Principal, Role
-from shared.mongo import Document
 from shared.problem_details import problem_response
 from shared.request_ids import issued_by_us, valid_access_token
 from shared.volunteer_stream_tokens import StreamGrant
@@ -121,7 +119,7 @@ async def resident_district(
     signing_keys: tuple[bytes, ...],
     request_id: str,
     district_id: str | None,
-    db: AsyncDatabase[Document],
+    districts: Callable[[], Awaitable[tuple[str, ...]]],
 ) -> str:
     """Check the request's access token and return the request's district."""
     token = access_token_of(connection)
@@ -133,10 +131,10 @@ async def resident_district(
         if not issued_by_us(signing_keys, district_id, request_id):
             raise Denied(404, "not-found", "no such request in this district")
         return district_id
-    # The request id's tag names its district: try each district we know (a small reference collection).
-    async for district in db.districts.find({}, {"_id": 1}):
-        if issued_by_us(signing_keys, str(district["_id"]), request_id):
-            return str(district["_id"])
+    # The request id's tag names its district: try each district we know (reference data, cached).
+    for known in await districts():
+        if issued_by_us(signing_keys, known, request_id):
+            return known
     raise Denied(404, "not-found", "no such request")
 
 
@@ -170,7 +168,7 @@ async def resident_audience(
         signing_keys=ctx.signing_keys,
         request_id=request_id,
         district_id=district_id,
-        db=ctx.db,
+        districts=ctx.district_ids,
     )
     return Audience(found, RequestScope(request_id))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -35,6 +36,7 @@ from shared.kafka import EventPublisher, ensure_topics
 from shared.mongo import Document, connect, database, ping
 
 log = logging.getLogger(__name__)
+DISTRICTS_CACHE_SECONDS = 60.0
 OPEN_STREAMS = Gauge("notify_open_streams", "Open SSE and WebSocket streams on this replica")
 STREAM_REPLAYS = Gauge("notify_stream_replays", "Streams waiting for or reading their history on this replica")
 RECENT_EVENTS = Gauge("notify_recent_events", "Status events held in memory as recent history on this replica")
@@ -62,6 +64,16 @@ class NotifyContext:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     signing_keys: tuple[bytes, ...] = ()  # request ids and access tokens: the current key, then previous ones
+    # (monotonic time read, ids): reference data, read again after DISTRICTS_CACHE_SECONDS
+    _districts: tuple[float, tuple[str, ...]] = field(default=(0.0, ()), init=False, repr=False)
+
+    async def district_ids(self) -> tuple[str, ...]:
+        """Every district's id, read at most once a minute (a resident's short URL tries each one's tag)."""
+        read_at, ids = self._districts
+        if time.monotonic() - read_at > DISTRICTS_CACHE_SECONDS:
+            ids = tuple([str(d["_id"]) async for d in self.db.districts.find({}, {"_id": 1})])
+            self._districts = (time.monotonic(), ids)
+        return ids
 
     def stream(self, district_id: str, scope: Scope, cursor: int | None) -> AsyncIterator[StreamItem]:
         return stream_items(

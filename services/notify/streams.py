@@ -89,8 +89,9 @@ async def stream_items(
     feed = hub.feed(district_id)
     partition = feed.partition
     subscription = Subscription(scope, queue_size)
-    # No await from here to the memory read below: every event before the watermark is in memory or older,
-    # every event from it on reaches the subscription.
+    # Subscribing and reading the watermark in one step splits the log: every event from the watermark on
+    # reaches the subscription; every one before it is in memory or older, and is read below, bounded by
+    # the watermark (what arrives meanwhile is live, not history).
     feed.subscribe(subscription)
     try:
         watermark = hub.watermark.get(partition, 0)

@@ -182,14 +182,15 @@ def operations() -> tuple[Operation, ...]:
             "notify.receiveStatus",
             "receive",
             "status",
-            "Notify stores each status event once and serves it to residents, volunteers and operators "
-            "(SSE, WebSocket, webhooks, messages).",
+            "Notify serves the status log to residents, volunteers and operators (SSE, WebSocket; a stream "
+            "position is the event's place in the log, every replica following every partition without a "
+            "group) and sends webhooks and messages in one consumer group shared by its replicas.",
             _every,
             {
                 "type": "string",
-                "default": f"{notify_group}-<instance id>",
-                "description": "NOTIFY_GROUP and the replica's instance id, after GRID_TOPIC_PREFIX: a group "
-                "per replica, so every replica sees every status event.",
+                "default": notify_group,
+                "description": "NOTIFY_GROUP after GRID_TOPIC_PREFIX, for webhooks and messages: the replicas "
+                "share the partitions. Streams read the log without a group.",
             },
         ),
         Operation(
