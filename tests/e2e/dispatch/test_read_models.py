@@ -1,18 +1,20 @@
 """Read models through real Kafka and a running dispatch: the district board and the day's rates follow a
-request from submission to its rating, and a command delivered twice counts once."""
+request from submission to its rating, a command delivered twice counts once, and a SIGKILL of dispatch
+mid-stream leaves every request counted exactly once."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.dispatch.read_models.backfill import documents_for
 from services.dispatch.read_models.board import BOARD_COLLECTION
 from services.dispatch.read_models.rates import DAILY_COLLECTION, day_of
 from shared.contracts.commands import OFFER_ACCEPT, REQUEST_RATE, WORK_COMPLETE, WORK_START, Actor
@@ -39,8 +41,8 @@ async def read_until(
     raise AssertionError(f"{collection} {document_id} never matched: {document}")
 
 
-def grid_row(daily: Document) -> dict[str, Any]:
-    return next((g for g in json.loads(daily["groups"]) if g["group"] == GRID), {})
+def grid_row(daily: Document, grid: str = GRID) -> dict[str, Any]:
+    return next((g for g in json.loads(daily["groups"]) if g["group"] == grid), {})
 
 
 def payload(board: Document) -> dict[str, Any]:
@@ -101,3 +103,43 @@ async def test_a_request_moves_through_the_board_and_into_its_days_rates(
     assert isinstance(closed["as_of"], datetime)
     load = next(v for v in payload(closed)["volunteer_load"] if v["volunteer_id"] == "v-rm-1")
     assert load["open_assignments"] == 0
+
+
+async def test_a_sigkill_mid_stream_counts_every_request_once(
+    dispatcher: ServiceProcess, dispatch_db: AsyncDatabase[Document], dispatch_settings: PlatformSettings
+) -> None:
+    grid = "rm-crash-grid"
+    await add_grid(dispatch_db, grid, "xianggelila")
+    await add_volunteer(dispatch_db, dispatch_settings, "v-rm-crash", grid, "xianggelila", ["rmcrash"], capacity=50)
+    await add_menu_item(dispatch_db, "xianggelila", "test.rmcrash", urgency="normal", required_skills=["rmcrash"])
+    events = [submitted(grid, "test.rmcrash") for _ in range(40)]
+    ids = [event.request for event in events]
+
+    await publish(dispatch_settings, events[:20])
+    for _ in range(100):  # the first writes are in: kill it somewhere between writing, publishing, committing
+        if await dispatch_db.requests.find_one({"_id": ids[0]}) is not None:
+            break
+        await asyncio.sleep(0.05)
+    dispatcher.kill()
+    await publish(dispatch_settings, events[20:])
+    dispatcher.start()
+
+    stored: list[Document] = []
+    for _ in range(300):
+        stored = await dispatch_db.requests.find({"grid_id": grid}).to_list()
+        if len(stored) == len(ids) and all(d["status"] == "offered" and not d["outbox"] for d in stored):
+            break
+        await asyncio.sleep(0.3)
+    assert sorted(d["_id"] for d in stored) == sorted(ids)
+    # What the days' documents must say: computed again from the requests as stored.
+    expected: dict[str, dict[str, Any]] = {}
+    for collection, document in documents_for(DISTRICT, stored, ZoneInfo("Asia/Shanghai"), datetime.now(UTC)):
+        if collection == DAILY_COLLECTION and document["group_by"] == "grid":
+            expected[document["_id"]] = grid_row(document, grid)
+    assert sum(row["received"] for row in expected.values()) == len(ids)
+    for daily_id, row in expected.items():
+
+        def counted_once(daily: Document, row: dict[str, Any] = row) -> bool:
+            return grid_row(daily, grid) == row
+
+        await read_until(dispatch_db, DAILY_COLLECTION, daily_id, counted_once)
