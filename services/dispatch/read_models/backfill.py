@@ -52,8 +52,7 @@ class Backfill:
         for day, shards in sorted(self.days.items()):
             out += [(rates.LEDGER_COLLECTION, shard.document(0)) for shard in shards if shard.entries]
             out += [(rates.DAILY_COLLECTION, d) for d in rates.daily_documents(self.district_id, day, shards, 0)]
-        # Volunteers' load is the owner's (from its roster): it rewrites the board when it restores the district.
-        out.append((BOARD_COLLECTION, self.board.document((), now, 0)))
+        out.append((BOARD_COLLECTION, self.board.document(now, 0)))
         return out
 
 

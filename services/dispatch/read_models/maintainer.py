@@ -73,7 +73,7 @@ class ReadModelMaintainer:
         return writes
 
     def _board(self, district: District, models: _DistrictModels, now: datetime, epoch: int) -> ReadModelWrite:
-        return ReadModelWrite(BOARD_COLLECTION, models.board.document(district.roster.all(), now, epoch))
+        return ReadModelWrite(BOARD_COLLECTION, models.board.document(now, epoch))
 
     async def _rates(
         self, district: District, models: _DistrictModels, documents: list[Document], epoch: int
