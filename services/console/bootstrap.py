@@ -12,7 +12,7 @@ from services.console.context import ConsoleContext
 from services.console.intake_gateway import IntakeGateway
 from services.console.notify_stream import NotifyStream
 from services.console.repository import ConsoleRepository
-from services.console.routes import board, directory, events, health, page, rates, requests
+from services.console.routes import board, care, desk, directory, events, health, page, rates, requests
 from services.console.settings import ConsoleSettings
 from shared.api_keys import ApiKeyRepository
 from shared.http_observability import instrument
@@ -28,6 +28,8 @@ ROUTERS = (
     directory.router,
     rates.router,
     health.router,
+    desk.router,
+    care.router,
 )
 
 

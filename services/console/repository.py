@@ -17,7 +17,7 @@ from shared.mongo import Document
 BOARD_COLLECTION = "district_boards"
 DAILY_COLLECTION = "rates_daily"
 # Operators see who asked, but never the phone number in lists.
-DETAIL_EXCLUDED = {"processed_event_ids": 0, "outbox": 0, "resident.phone": 0}
+DETAIL_EXCLUDED = {"processed_event_ids": 0, "outbox": 0, "resident.phone": 0, "resident_phone": 0}
 PROFILE_FIELDS = {"_id": 1, "name": 1, "grid_id": 1, "community_id": 1, "capacity": 1, "active": 1, "on_duty": 1}
 
 

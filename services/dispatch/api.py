@@ -13,6 +13,7 @@ from prometheus_client import Gauge
 
 from services.dispatch.audit import AuditContext, add_audit_routes
 from services.dispatch.audit_reads import AuditReads
+from services.dispatch.care_api import CareReads, add_care_routes
 from services.dispatch.handlers import Rules
 from services.dispatch.owner import DispatchOwner, OwnerSettings, stop_quietly
 from services.dispatch.read_models import backfill as read_models_backfill
@@ -110,4 +111,5 @@ def create_app(settings: DispatchEngineSettings | None = None) -> FastAPI:
     install_problem_handlers(app)
     instrument(app, "dispatch", readiness)
     add_audit_routes(app, AuditContext(AuditReads(db), ApiKeyRepository(db)))
+    add_care_routes(app, CareReads(db), ApiKeyRepository(db))
     return app

@@ -33,8 +33,9 @@ async def health(ctx: Ctx, caller: Caller) -> dict[str, Any]:
         kafka = await kafka_health.read_health(
             settings.kafka_bootstrap,
             settings.topics(),
-            # dispatch is one group; every notify replica has its own `<group>-<instance>`.
-            [settings.group(settings.dispatch_group), settings.group(f"{settings.notify_group}-")],
+            # dispatch is one group; notify's webhooks and messages are one group too (its streams follow the
+            # log without a group).
+            [settings.group(settings.dispatch_group), settings.group(settings.notify_group)],
         )
         lag = [{"group": p.group, "topic": p.topic, "partition": p.partition, "lag": p.lag} for p in kafka.lags]
         dead_letters: int | None = kafka.dead_letters
