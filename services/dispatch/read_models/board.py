@@ -28,6 +28,7 @@ ROW_FIELDS: Final = (
     "level",
     "priority",
     "grid_id",
+    "community_id",
     "menu_item_code",
     "assigned_volunteer_id",
     "offered_volunteer_ids",
