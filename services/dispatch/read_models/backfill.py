@@ -3,7 +3,7 @@
 
     .venv/bin/python -m services.dispatch.read_models.backfill DISTRICT_ID
 
-Reads the district's requests once (an equality an index serves) and replaces its ledgers, daily documents
+Reads the district's requests once (an equality an index serves) and replaces its ledgers, monthly rates
 and board. Run it while the district's owner is stopped: the owner's documents would otherwise race it.
 Dispatch runs it once per database at start (a marker in `dispatch_migrations`), before it consumes.
 """
@@ -49,9 +49,9 @@ class Backfill:
 
     def documents(self, now: datetime) -> list[tuple[str, Document]]:
         out: list[tuple[str, Document]] = []
-        for day, shards in sorted(self.days.items()):
+        for _, shards in sorted(self.days.items()):
             out += [(rates.LEDGER_COLLECTION, shard.document(0)) for shard in shards if shard.entries]
-            out += [(rates.DAILY_COLLECTION, d) for d in rates.daily_documents(self.district_id, day, shards, 0)]
+        out += [(rates.MONTHLY_COLLECTION, d) for d in rates.monthly_documents(self.district_id, self.days, 0)]
         out.append((BOARD_COLLECTION, self.board.document(now, 0)))
         return out
 
