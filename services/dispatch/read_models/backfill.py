@@ -86,7 +86,7 @@ async def rebuild(db: AsyncDatabase[Document], district_id: str, requests: Itera
 
 async def once(db: AsyncDatabase[Document]) -> int:
     """At dispatch's start, once per database: every district's read models from the requests stored so far."""
-    marker = {"_id": "read-models-v1"}
+    marker = {"_id": "read-models-v2"}
     if await db.dispatch_migrations.find_one(marker) is not None:
         return 0
     written = 0
