@@ -167,8 +167,8 @@ async def main() -> None:
         for path in PATHS:
             base, grown = results[(empty, path)], results[(full, path)]
             ratio = statistics.median(grown) / statistics.median(base)
-            name = path.split("?")[0] + (" (365 d)" if "?" in path else "")
-            print(f"{name:30} empty: {summary(base)} | {args.stored} stored: {summary(grown)} | ratio {ratio:.2f}x")
+            label = path.split("?")[0] + (" (365 d)" if "?" in path else "")
+            print(f"{label:30} empty: {summary(base)} | {args.stored} stored: {summary(grown)} | ratio {ratio:.2f}x")
     finally:
         await client.drop_database(name)
         await client.close()
