@@ -7,7 +7,7 @@ moment); one of them also has `--stored` closed requests of the last 60 days as 
 directly in the database, shaped as dispatch writes them (timelines, decisions, ratings), and the districts'
 read models are built from them as dispatch would (`services.dispatch.read_models.backfill`). Then the
 console's own app (in process, over ASGI) reads `/console/api/board` and `/console/api/rates` (the default
-30 days, per community) for both districts: the ratio shows what history costs.
+30 days, and 365 days, per community) for both districts: the ratio shows what history costs.
 Prints figures; asserts nothing. The database is the stack's (MONGODB_URI), in a database of its own.
 """
 
@@ -32,6 +32,11 @@ from shared.settings import PlatformSettings
 COMMUNITIES = ["xgll", "rmje", "dongcheng", "beiyuan"]
 ITEMS = ["errand.medicine", "errand.groceries", "repair.light", "visit.welfare"]
 LIVE = ["submitted", "offered", "assigned", "in_progress", "escalated"]
+PATHS = (
+    "/console/api/board",
+    "/console/api/rates",  # the last 30 days, per community
+    f"/console/api/rates?start={(datetime.now(UTC) - timedelta(days=365)).date().isoformat()}T00:00:00Z",
+)
 
 
 def envelope(request_id: str, district_id: str, kind: str, at: datetime, sequence: int) -> Document:
@@ -157,12 +162,13 @@ async def main() -> None:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as http:
             for district_id in (empty, full):
                 key = await keys.create(district_id=district_id, role=Role.OPERATOR, subject="bench")
-                for path in ("/console/api/board", "/console/api/rates"):
+                for path in PATHS:
                     results[(district_id, path)] = await timed(http, path, key, args.reads)
-        for path in ("/console/api/board", "/console/api/rates"):
+        for path in PATHS:
             base, grown = results[(empty, path)], results[(full, path)]
             ratio = statistics.median(grown) / statistics.median(base)
-            print(f"{path:22} empty: {summary(base)} | {args.stored} stored: {summary(grown)} | ratio {ratio:.2f}x")
+            label = path.split("?")[0] + (" (365 d)" if "?" in path else "")
+            print(f"{label:30} empty: {summary(base)} | {args.stored} stored: {summary(grown)} | ratio {ratio:.2f}x")
     finally:
         await client.drop_database(name)
         await client.close()

@@ -1,4 +1,4 @@
-"""The rates hotline work is judged by, summed from the daily documents dispatch maintains. No I/O.
+"""The rates hotline work is judged by, summed from the monthly documents dispatch maintains. No I/O.
 
 - response rate: share of requests that a volunteer took (an `assigned` event) among those received;
 - resolution rate: share resolved (`resolved`, also when later rated);
@@ -9,11 +9,13 @@
 
 Cancelled and rejected requests leave the denominators: nobody could have served them. What a request
 contributes is decided by dispatch (`services/dispatch/read_models/rates.py`); a window is whole days of
-the district's time zone, each day one document per grouping (`rates_daily`), read by `_id`.
+the district's time zone; each month is one document per grouping (`rates_monthly`: its days' tallies and
+their total), read by `_id`.
 """
 
 from __future__ import annotations
 
+import calendar
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -102,14 +104,37 @@ def _numeric(histogram: Mapping[str, int]) -> dict[int, int]:
     return {int(key): int(count) for key, count in histogram.items()}
 
 
-def sum_daily(daily_documents: Iterable[Mapping[str, Any]]) -> list[Rates]:
-    """Rates per group over the given days (one grouping's daily documents), sorted by group. Each document's
-    `groups` is JSON text (FerretDB v1 reads nested documents slowly; see dispatch's `board.as_text`)."""
+def window_tallies(monthly_documents: Iterable[Mapping[str, Any]], days: Iterable[str]) -> list[str]:
+    """The tallies (JSON text) covering the window's days: a month's total where the window holds the whole
+    month, else each day of it the window holds (`days.dDD`)."""
+    wanted: dict[str, list[str]] = {}
+    for day in days:
+        wanted.setdefault(day[:7], []).append(day)
+    texts: list[str] = []
+    for document in monthly_documents:
+        month = str(document.get("month"))
+        inside = wanted.get(month, [])
+        year, number = int(month[:4]), int(month[5:7])
+        if len(inside) == calendar.monthrange(year, number)[1]:
+            texts.append(document.get("total") or "[]")
+            continue
+        stored = document.get("days") or {}
+        texts += [stored[f"d{day[8:10]}"] for day in inside if f"d{day[8:10]}" in stored]
+    return texts
+
+
+def months_of(days: Iterable[str]) -> list[str]:
+    return sorted({day[:7] for day in days})
+
+
+def sum_tallies(texts: Iterable[str]) -> list[Rates]:
+    """Rates per group over the given tallies (days or whole months of one grouping), sorted by group. Each
+    is JSON text (FerretDB v1 reads nested documents slowly; see dispatch's `board.as_text`)."""
     counts: dict[str, dict[str, int]] = {}
     to_assign: dict[str, dict[str, int]] = {}
     to_resolve: dict[str, dict[str, int]] = {}
-    for document in daily_documents:
-        for row in json.loads(document.get("groups") or "[]"):
+    for text in texts:
+        for row in json.loads(text):
             group = str(row["group"])
             tally = counts.setdefault(group, dict.fromkeys(COUNTERS, 0))
             for name in COUNTERS:

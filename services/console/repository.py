@@ -1,7 +1,7 @@
 """The console's reads; every query starts from the operator's district, and reads by `_id` or an equality.
 
-The board and the rates are read models dispatch maintains (`district_boards`, `rates_daily`): a dashboard
-read costs the same few `_id` reads whatever the district's history.
+The board and the rates are read models dispatch maintains (`district_boards`, `rates_monthly`): a dashboard
+read costs the same few `_id` reads whatever the district's history (the rates: one per month of the window).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.mongo import Document
 
 BOARD_COLLECTION = "district_boards"
-DAILY_COLLECTION = "rates_daily"
+MONTHLY_COLLECTION = "rates_monthly"
 # Operators see who asked, but never the phone number in lists.
 DETAIL_EXCLUDED = {"processed_event_ids": 0, "outbox": 0, "resident.phone": 0, "resident_phone": 0}
 PROFILE_FIELDS = {"_id": 1, "name": 1, "grid_id": 1, "community_id": 1, "capacity": 1, "active": 1, "on_duty": 1}
@@ -32,10 +32,10 @@ class ConsoleRepository:
         """The district's live board as dispatch last wrote it (none before its first request)."""
         return await self._db[BOARD_COLLECTION].find_one({"_id": district_id})
 
-    async def daily_rates(self, district_id: str, days: Iterable[str], group_by: str) -> list[Document]:
-        """One document per day of the window, each by `_id`; days without requests have none."""
-        ids = [f"{district_id}:{day}:{group_by}" for day in days]
-        found = await asyncio.gather(*(self._db[DAILY_COLLECTION].find_one({"_id": i}) for i in ids))
+    async def monthly_rates(self, district_id: str, months: Iterable[str], group_by: str) -> list[Document]:
+        """One document per month of the window, each by `_id`; months without requests have none."""
+        ids = [f"{district_id}:{month}:{group_by}" for month in months]
+        found = await asyncio.gather(*(self._db[MONTHLY_COLLECTION].find_one({"_id": i}) for i in ids))
         return [document for document in found if document is not None and document.get("district_id") == district_id]
 
     async def request(self, district_id: str, request_id: str) -> Document | None:

@@ -220,13 +220,18 @@ class DispatchStore:
         return refused
 
     async def write_read_models(self, lease: Lease, writes: Iterable[ReadModelWrite]) -> None:
-        """Replace read-model documents by `_id` (fenced like the requests), before the batch's requests."""
+        """Replace read-model documents by `_id` (or `$set` fields of them), fenced like the requests, before the
+        batch's requests; collection by collection in the order they first appear in `writes`."""
         newer = {"owner_epoch": {"$not": {"$gt": lease.epoch}}}
         by_collection: dict[str, list[Any]] = {}
         for write in writes:
             document = write.document
+            match = {"_id": document["_id"], **newer}
+            fields = {k: v for k, v in document.items() if k != "_id"}
             by_collection.setdefault(write.collection, []).append(
-                ReplaceOne({"_id": document["_id"], **newer}, document, upsert=True)
+                UpdateOne(match, {"$set": fields}, upsert=True)
+                if write.partial
+                else ReplaceOne(match, document, upsert=True)
             )
         for collection, operations in by_collection.items():
             for start in range(0, len(operations), MAX_WRITES_PER_COMMAND):

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from services.console.auth import Caller, Ctx, problem
 from services.console.context import ConsoleContext
-from services.console.rates import MAX_WINDOW_DAYS, GroupBy, days_between, sum_daily
+from services.console.rates import MAX_WINDOW_DAYS, GroupBy, days_between, months_of, sum_tallies, window_tallies
 from shared.spreadsheet_cells import neutralise_row
 from shared.time_bounds import BoundedDatetime
 
@@ -52,7 +52,8 @@ async def rates(
     days = days_between(start, end, await district_timezone(ctx, district_id))
     if len(days) > MAX_WINDOW_DAYS:
         raise problem(422, f"a window spans at most {MAX_WINDOW_DAYS} days", "validation")
-    rows = [r.as_row() for r in sum_daily(await ctx.repository.daily_rates(district_id, days, group_by))]
+    months = await ctx.repository.monthly_rates(district_id, months_of(days), group_by)
+    rows = [r.as_row() for r in sum_tallies(window_tallies(months, days))]
     if format == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["group"])

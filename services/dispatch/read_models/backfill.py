@@ -3,7 +3,7 @@
 
     .venv/bin/python -m services.dispatch.read_models.backfill DISTRICT_ID
 
-Reads the district's requests once (an equality an index serves) and replaces its ledgers, daily documents
+Reads the district's requests once (an equality an index serves) and replaces its ledgers, monthly rates
 and board. Run it while the district's owner is stopped: the owner's documents would otherwise race it.
 Dispatch runs it once per database at start (a marker in `dispatch_migrations`), before it consumes.
 """
@@ -49,11 +49,10 @@ class Backfill:
 
     def documents(self, now: datetime) -> list[tuple[str, Document]]:
         out: list[tuple[str, Document]] = []
-        for day, shards in sorted(self.days.items()):
+        for _, shards in sorted(self.days.items()):
             out += [(rates.LEDGER_COLLECTION, shard.document(0)) for shard in shards if shard.entries]
-            out += [(rates.DAILY_COLLECTION, d) for d in rates.daily_documents(self.district_id, day, shards, 0)]
-        # Volunteers' load is the owner's (from its roster): it rewrites the board when it restores the district.
-        out.append((BOARD_COLLECTION, self.board.document((), now, 0)))
+        out += [(rates.MONTHLY_COLLECTION, d) for d in rates.monthly_documents(self.district_id, self.days, 0)]
+        out.append((BOARD_COLLECTION, self.board.document(now, 0)))
         return out
 
 
@@ -87,7 +86,7 @@ async def rebuild(db: AsyncDatabase[Document], district_id: str, requests: Itera
 
 async def once(db: AsyncDatabase[Document]) -> int:
     """At dispatch's start, once per database: every district's read models from the requests stored so far."""
-    marker = {"_id": "read-models-v1"}
+    marker = {"_id": "read-models-v2"}
     if await db.dispatch_migrations.find_one(marker) is not None:
         return 0
     written = 0

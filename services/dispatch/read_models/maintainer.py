@@ -25,12 +25,14 @@ from shared.mongo import Document
 
 ReadById = Callable[[str, str], Awaitable[Document | None]]
 DAYS_CACHED: Final = 8
+MONTHS_CACHED: Final = 3 * len(rates.GROUPINGS)
 
 
 @dataclass
 class _DistrictModels:
     board: BoardState
     days: OrderedDict[str, list[rates.LedgerShard]] = field(default_factory=OrderedDict)
+    months: OrderedDict[tuple[str, rates.GroupBy], rates.MonthTallies] = field(default_factory=OrderedDict)
 
 
 class ReadModelMaintainer:
@@ -68,12 +70,12 @@ class ReadModelMaintainer:
                 continue
             changed = by_district.get(district_id, [])
             models.board.apply(changed)
-            writes.append(self._board(district, models, now, epoch))
             writes += await self._rates(district, models, changed, epoch)
+            writes.append(self._board(district, models, now, epoch))
         return writes
 
     def _board(self, district: District, models: _DistrictModels, now: datetime, epoch: int) -> ReadModelWrite:
-        return ReadModelWrite(BOARD_COLLECTION, models.board.document(district.roster.all(), now, epoch))
+        return ReadModelWrite(BOARD_COLLECTION, models.board.document(now, epoch))
 
     async def _rates(
         self, district: District, models: _DistrictModels, documents: list[Document], epoch: int
@@ -88,15 +90,35 @@ class ReadModelMaintainer:
             shard = rates.shard_of(document["_id"])
             if shards[shard].put(document["_id"], rates.contribution(document)):
                 changed_shards.setdefault(day, set()).add(shard)
-        writes = []
+        # The months before the ledgers (the store writes collections in the order they first appear here): a
+        # month's day is a function of the day's whole ledger, so it may run ahead of the stored ledger but
+        # never behind it. A crash between the two redelivers the batch; the ledger, still without those
+        # contributions, changes again and the day is set again. In the other order the ledger would already
+        # hold them, nothing would change on redelivery, and the month would keep the old day.
+        months: list[ReadModelWrite] = []
+        ledgers: list[ReadModelWrite] = []
         for day, numbers in sorted(changed_shards.items()):
             shards = models.days[day]
-            writes += [ReadModelWrite(rates.LEDGER_COLLECTION, shards[n].document(epoch)) for n in sorted(numbers)]
-            writes += [
-                ReadModelWrite(rates.DAILY_COLLECTION, d)
-                for d in rates.daily_documents(district.district_id, day, shards, epoch)
-            ]
-        return writes
+            ledgers += [ReadModelWrite(rates.LEDGER_COLLECTION, shards[n].document(epoch)) for n in sorted(numbers)]
+            for group_by in rates.GROUPINGS:
+                month = await self._month(district.district_id, models, rates.month_of(day), group_by)
+                month.put_day(day, rates.day_tallies(district.district_id, shards, group_by))
+                months.append(ReadModelWrite(rates.MONTHLY_COLLECTION, month.update(day, epoch), partial=True))
+        return months + ledgers
+
+    async def _month(
+        self, district_id: str, models: _DistrictModels, month: str, group_by: rates.GroupBy
+    ) -> rates.MonthTallies:
+        key = (month, group_by)
+        tallies = models.months.get(key)
+        if tallies is None:
+            stored = await self._read(rates.MONTHLY_COLLECTION, rates.monthly_id(district_id, month, group_by))
+            tallies = rates.MonthTallies.of_document(district_id, month, group_by, stored)
+            models.months[key] = tallies
+            while len(models.months) > MONTHS_CACHED:
+                models.months.popitem(last=False)
+        models.months.move_to_end(key)
+        return tallies
 
     async def _day(self, district_id: str, models: _DistrictModels, day: str) -> list[rates.LedgerShard]:
         shards = models.days.get(day)

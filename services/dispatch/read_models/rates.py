@@ -1,12 +1,13 @@
-"""The rates per day, as dispatch maintains them: what each request contributes, and the daily documents.
+"""The rates per day, as dispatch maintains them: what each request contributes, and the monthly documents.
 
 A request counts on the day it was submitted (in the district's time zone), for its district, community,
 grid and menu item. Its contribution is a pure function of its document (`contribution`), so the owner can
 compute it again after every change and replace it: a request is in a day's **ledger** at most once, by
 id. The ledger of a day is kept in `LEDGER_SHARDS` documents (by request id), each holding its requests'
-contributions; the **daily** documents the console reads (one per grouping) are the sum of every shard,
-recomputed whenever a shard changes. Nothing is ever `$inc`-remented, so a redelivered batch, applied
-again, replaces what it replaced before and cannot count twice (docs/data-model.md, "Read models").
+contributions; the **monthly** documents the console reads (one per grouping and month) hold each day's
+tallies, the sum of every shard recomputed whenever a shard changes, and the month's total (`MonthTallies`),
+so a window of a year is 13 documents and mostly totals. Nothing is ever `$inc`-remented, so a redelivered
+batch, applied again, replaces what it replaced before and cannot count twice (docs/data-model.md).
 
 What counts (the same rules the console used to compute from the requests themselves):
 - received: every request but cancelled and rejected ones (nobody could have served them);
@@ -30,7 +31,7 @@ from services.dispatch.read_models.board import as_text
 from shared.mongo import Document
 
 LEDGER_COLLECTION: Final = "rates_ledger"
-DAILY_COLLECTION: Final = "rates_daily"
+MONTHLY_COLLECTION: Final = "rates_monthly"
 LEDGER_SHARDS: Final = 16
 GroupBy = Literal["district", "community", "grid", "menu_item"]
 GROUPINGS: Final[tuple[GroupBy, ...]] = ("district", "community", "grid", "menu_item")
@@ -143,10 +144,6 @@ def ledger_id(district_id: str, day: str, shard: int) -> str:
     return f"{district_id}:{day}:{shard:02d}"
 
 
-def daily_id(district_id: str, day: str, group_by: GroupBy) -> str:
-    return f"{district_id}:{day}:{group_by}"
-
-
 @dataclass
 class Tally:
     """Counters and duration histograms of one group (a community, a grid...) over some requests."""
@@ -163,13 +160,22 @@ class Tally:
         if part.resolve_bucket is not None:
             self.resolve_minutes[part.resolve_bucket] = self.resolve_minutes.get(part.resolve_bucket, 0) + 1
 
-    def merge(self, other: Tally) -> None:
+    def merge(self, other: Tally, sign: int = 1) -> None:
+        """Add another tally (or, with `sign=-1`, take it away: a day's old tallies leave its month's total)."""
         for name in COUNTERS:
-            self.counts[name] += other.counts[name]
+            self.counts[name] += sign * other.counts[name]
         pairs = ((self.assign_minutes, other.assign_minutes), (self.resolve_minutes, other.resolve_minutes))
         for mine, theirs in pairs:
             for bucket, count in theirs.items():
-                mine[bucket] = mine.get(bucket, 0) + count
+                left = mine.get(bucket, 0) + sign * count
+                if left:
+                    mine[bucket] = left
+                else:
+                    mine.pop(bucket, None)
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.counts.values()) and not self.assign_minutes and not self.resolve_minutes
 
     def stored(self, group: str) -> Document:
         # Histogram keys are strings (document keys); group ids may hold dots, so groups are a list.
@@ -247,27 +253,101 @@ class LedgerShard:
         return cls(district_id, day, shard, entries)
 
 
-def daily_documents(district_id: str, day: str, shards: Iterable[LedgerShard], epoch: int) -> list[Document]:
-    """The day's document per grouping: every shard's tallies summed."""
-    shards = list(shards)
-    documents = []
-    for group_by in GROUPINGS:
-        total: dict[str, Tally] = {}
-        for shard in shards:
-            for group, tally in shard.tallies(group_by).items():
-                total.setdefault(group, Tally()).merge(tally)
-        documents.append(
-            {
-                "_id": daily_id(district_id, day, group_by),
-                "district_id": district_id,
-                "day": day,
-                "group_by": group_by,
-                # JSON text: [{group, received, ..., assign_minutes: {minutes: count}, resolve_minutes}]
-                "groups": as_text([tally.stored(group) for group, tally in sorted(total.items())]),
-                "owner_epoch": epoch,
-            }
-        )
-    return documents
+def day_tallies(district_id: str, shards: Iterable[LedgerShard], group_by: GroupBy) -> dict[str, Tally]:
+    """A day's tallies per group: every shard's summed."""
+    total: dict[str, Tally] = {}
+    for shard in shards:
+        for group, tally in shard.tallies(group_by).items():
+            total.setdefault(group, Tally()).merge(tally)
+    return total
+
+
+def tallies_text(tallies: Mapping[str, Tally]) -> str:
+    # JSON text: [{group, received, ..., assign_minutes: {minutes: count}, resolve_minutes}] (see board.as_text)
+    return as_text([tally.stored(group) for group, tally in sorted(tallies.items()) if not tally.empty])
+
+
+def tallies_of_text(text: str | None) -> dict[str, Tally]:
+    return {row["group"]: Tally.of_stored(row) for row in json.loads(text or "[]")}
+
+
+def month_of(day: str) -> str:
+    return day[:7]
+
+
+def day_field(day: str) -> str:
+    """The field of a day in its month's document: `d` and the day of the month (`d05`)."""
+    return f"d{day[8:10]}"
+
+
+@dataclass
+class MonthTallies:
+    """One grouping's month as stored in `rates_monthly`: each day's tallies, and their total.
+
+    The owner keeps it in memory once read. A day's new tallies replace its old ones, and the total moves by
+    the difference; both go into the month's document in one `$set` (one document: written together or not
+    at all), so the stored total always matches the stored days, and a replay sets the same values again.
+    """
+
+    district_id: str
+    month: str
+    group_by: GroupBy
+    days: dict[str, dict[str, Tally]] = field(default_factory=dict)
+    total: dict[str, Tally] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return monthly_id(self.district_id, self.month, self.group_by)
+
+    def put_day(self, day: str, tallies: dict[str, Tally]) -> None:
+        for sign, side in ((-1, self.days.get(day_field(day), {})), (1, tallies)):
+            for group, tally in side.items():
+                self.total.setdefault(group, Tally()).merge(tally, sign)
+        self.total = {group: tally for group, tally in self.total.items() if not tally.empty}
+        self.days[day_field(day)] = tallies
+
+    def update(self, day: str, epoch: int) -> Document:
+        """The fields to `$set` after `put_day(day)`: that day and the total."""
+        return {
+            "_id": self.id,
+            "district_id": self.district_id,
+            "month": self.month,
+            "group_by": self.group_by,
+            f"days.{day_field(day)}": tallies_text(self.days[day_field(day)]),
+            "total": tallies_text(self.total),
+            "owner_epoch": epoch,
+        }
+
+    def document(self, epoch: int) -> Document:
+        return {
+            "_id": self.id,
+            "district_id": self.district_id,
+            "month": self.month,
+            "group_by": self.group_by,
+            "days": {name: tallies_text(tallies) for name, tallies in sorted(self.days.items())},
+            "total": tallies_text(self.total),
+            "owner_epoch": epoch,
+        }
+
+    @classmethod
+    def of_document(cls, district_id: str, month: str, group_by: GroupBy, document: Document | None) -> MonthTallies:
+        stored = document or {}
+        days = {name: tallies_of_text(text) for name, text in (stored.get("days") or {}).items()}
+        return cls(district_id, month, group_by, days, tallies_of_text(stored.get("total")))
+
+
+def monthly_id(district_id: str, month: str, group_by: GroupBy) -> str:
+    return f"{district_id}:{month}:{group_by}"
+
+
+def monthly_documents(district_id: str, days: Mapping[str, list[LedgerShard]], epoch: int) -> list[Document]:
+    """Every month's document per grouping from full day ledgers at once (the backfill)."""
+    months: dict[tuple[str, GroupBy], MonthTallies] = {}
+    for day, shards in sorted(days.items()):
+        for group_by in GROUPINGS:
+            month = months.setdefault((month_of(day), group_by), MonthTallies(district_id, month_of(day), group_by))
+            month.put_day(day, day_tallies(district_id, shards, group_by))
+    return [month.document(epoch) for _, month in sorted(months.items())]
 
 
 def add_to_ledgers(

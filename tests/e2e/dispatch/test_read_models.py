@@ -1,20 +1,22 @@
 """Read models through real Kafka and a running dispatch: the district board and the day's rates follow a
-request from submission to its rating, and a command delivered twice counts once."""
+request from submission to its rating, a command delivered twice counts once, and a SIGKILL of dispatch
+mid-stream leaves every request counted exactly once."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.dispatch.read_models.backfill import documents_for
 from services.dispatch.read_models.board import BOARD_COLLECTION
-from services.dispatch.read_models.rates import DAILY_COLLECTION, day_of
+from services.dispatch.read_models.rates import MONTHLY_COLLECTION, day_field, day_of, month_of
 from shared.contracts.commands import OFFER_ACCEPT, REQUEST_RATE, WORK_COMPLETE, WORK_START, Actor
 from shared.mongo import Document
 from shared.settings import PlatformSettings
@@ -39,8 +41,10 @@ async def read_until(
     raise AssertionError(f"{collection} {document_id} never matched: {document}")
 
 
-def grid_row(daily: Document) -> dict[str, Any]:
-    return next((g for g in json.loads(daily["groups"]) if g["group"] == GRID), {})
+def grid_row(monthly: Document, day: str, grid: str = GRID) -> dict[str, Any]:
+    """One grid's tallies of one day in its month's document."""
+    text = (monthly.get("days") or {}).get(day_field(day)) or "[]"
+    return next((g for g in json.loads(text) if g["group"] == grid), {})
 
 
 def payload(board: Document) -> dict[str, Any]:
@@ -70,9 +74,9 @@ async def test_a_request_moves_through_the_board_and_into_its_days_rates(
     assert sum(c["count"] for c in payload(board)["counts"] if c["status"] == "offered") >= 1
 
     day = day_of(offered["submitted_at"], ZoneInfo("Asia/Shanghai"))
-    daily_id = f"{DISTRICT}:{day}:grid"
-    received = await read_until(dispatch_db, DAILY_COLLECTION, daily_id, lambda d: bool(grid_row(d)))
-    assert (grid_row(received)["received"], grid_row(received)["responded"]) == (1, 0)
+    monthly_id = f"{DISTRICT}:{month_of(day)}:grid"
+    received = await read_until(dispatch_db, MONTHLY_COLLECTION, monthly_id, lambda d: bool(grid_row(d, day)))
+    assert (grid_row(received, day)["received"], grid_row(received, day)["responded"]) == (1, 0)
 
     accept = command(request_id, OFFER_ACCEPT, volunteer("v-rm-1"), volunteer_id="v-rm-1")
     await publish(
@@ -86,18 +90,60 @@ async def test_a_request_moves_through_the_board_and_into_its_days_rates(
         ],
     )
     await wait_until(dispatch_db, request_id, lambda d: d["status"] == "rated")
-    rated = await read_until(dispatch_db, DAILY_COLLECTION, daily_id, lambda d: grid_row(d).get("rated") == 1)
-    row = grid_row(rated)
+    rated = await read_until(dispatch_db, MONTHLY_COLLECTION, monthly_id, lambda d: grid_row(d, day).get("rated") == 1)
+    row = grid_row(rated, day)
     assert {k: row[k] for k in ("received", "responded", "resolved", "rated", "satisfied", "resolved_on_time")} == {
         "received": 1, "responded": 1, "resolved": 1, "rated": 1, "satisfied": 1, "resolved_on_time": 1,
     }  # fmt: skip
     assert sum(row["assign_minutes"].values()) == 1 and sum(row["resolve_minutes"].values()) == 1
-    item = await dispatch_db[DAILY_COLLECTION].find_one({"_id": f"{DISTRICT}:{day}:menu_item"})
+    item = await dispatch_db[MONTHLY_COLLECTION].find_one({"_id": f"{DISTRICT}:{month_of(day)}:menu_item"})
     assert item is not None
-    assert next(g for g in json.loads(item["groups"]) if g["group"] == "test.readmodel")["received"] == 1
+    assert next(g for g in json.loads(item["total"]) if g["group"] == "test.readmodel")["received"] == 1
 
     closed = await read_until(dispatch_db, BOARD_COLLECTION, DISTRICT, lambda b: not listed(b, request_id))
     assert {"grid_id": GRID, "open": 1} not in payload(closed)["load_per_grid"]
     assert isinstance(closed["as_of"], datetime)
-    load = next(v for v in payload(closed)["volunteer_load"] if v["volunteer_id"] == "v-rm-1")
-    assert load["open_assignments"] == 0
+    # The volunteer holds nothing any more: only volunteers with open assignments are listed.
+    assert all(v["volunteer_id"] != "v-rm-1" for v in payload(closed)["volunteer_load"])
+
+
+async def test_a_sigkill_mid_stream_counts_every_request_once(
+    dispatcher: ServiceProcess, dispatch_db: AsyncDatabase[Document], dispatch_settings: PlatformSettings
+) -> None:
+    grid = "rm-crash-grid"
+    await add_grid(dispatch_db, grid, "xianggelila")
+    await add_volunteer(dispatch_db, dispatch_settings, "v-rm-crash", grid, "xianggelila", ["rmcrash"], capacity=50)
+    await add_menu_item(dispatch_db, "xianggelila", "test.rmcrash", urgency="normal", required_skills=["rmcrash"])
+    events = [submitted(grid, "test.rmcrash") for _ in range(40)]
+    ids = [event.request for event in events]
+
+    await publish(dispatch_settings, events[:20])
+    for _ in range(100):  # the first writes are in: kill it somewhere between writing, publishing, committing
+        if await dispatch_db.requests.find_one({"_id": ids[0]}) is not None:
+            break
+        await asyncio.sleep(0.05)
+    dispatcher.kill()
+    await publish(dispatch_settings, events[20:])
+    dispatcher.start()
+
+    stored: list[Document] = []
+    for _ in range(300):
+        stored = await dispatch_db.requests.find({"grid_id": grid}).to_list()
+        if len(stored) == len(ids) and all(d["status"] == "offered" and not d["outbox"] for d in stored):
+            break
+        await asyncio.sleep(0.3)
+    assert sorted(d["_id"] for d in stored) == sorted(ids)
+    # What the days' documents must say: computed again from the requests as stored.
+    expected: dict[tuple[str, str], dict[str, Any]] = {}
+    for collection, document in documents_for(DISTRICT, stored, ZoneInfo("Asia/Shanghai"), datetime.now(UTC)):
+        if collection == MONTHLY_COLLECTION and document["group_by"] == "grid":
+            for name in document["days"]:
+                day = f"{document['month']}-{name[1:]}"
+                expected[(document["_id"], day)] = grid_row(document, day, grid)
+    assert sum(row.get("received", 0) for row in expected.values()) == len(ids)
+    for (monthly_id, day), row in expected.items():
+
+        def counted_once(monthly: Document, day: str = day, row: dict[str, Any] = row) -> bool:
+            return grid_row(monthly, day, grid) == row
+
+        await read_until(dispatch_db, MONTHLY_COLLECTION, monthly_id, counted_once)

@@ -213,7 +213,7 @@ async def test_the_board_is_dispatchs_read_model_with_overdue_rows_flagged(
     live = [{**document, "district_id": district_id, "live_district_id": district_id} for document in live]
     state = BoardState(district_id)
     state.apply(live)
-    await db[BOARD_COLLECTION].insert_one(state.document([], now, 0))
+    await db[BOARD_COLLECTION].insert_one(state.document(now, 0))
 
     response = await console.get("/console/api/board", headers=await key_for(db, district_id))
 

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.console.rates import GroupBy, Rates, days_between, median_of, sum_daily
+from services.console.rates import GroupBy, Rates, days_between, median_of, sum_tallies, window_tallies
 from services.dispatch.read_models.backfill import documents_for
-from services.dispatch.read_models.rates import DAILY_COLLECTION
+from services.dispatch.read_models.rates import MONTHLY_COLLECTION
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 NUMBERS = iter(range(1_000_000))
@@ -77,11 +77,11 @@ DATA = [
 def compute_rates(
     requests: Iterable[Mapping[str, Any]], *, group_by: GroupBy, start: datetime, end: datetime
 ) -> list[Rates]:
-    """What the console shows: dispatch's daily documents of the requests, summed over the window's days."""
-    days = set(days_between(start, end, UTC))
+    """What the console shows: dispatch's monthly documents of the requests, summed over the window's days."""
+    days = days_between(start, end, UTC)
     pairs = documents_for("chengzhong", [dict(r) for r in requests], ZoneInfo("UTC"), T0)
-    daily = [d for c, d in pairs if c == DAILY_COLLECTION and d["group_by"] == group_by and d["day"] in days]
-    return sum_daily(daily)
+    months = [d for c, d in pairs if c == MONTHLY_COLLECTION and d["group_by"] == group_by]
+    return sum_tallies(window_tallies(months, days))
 
 
 def test_rates_per_community_match_the_hand_computed_values() -> None:
@@ -132,3 +132,16 @@ def test_a_window_is_the_districts_days_it_touches() -> None:
     assert days_between(WINDOW["start"], WINDOW["end"], UTC) == [f"2026-11-0{d}" for d in range(1, 8)]
     # 2026-11-01T00:00Z is 08:00 in Shanghai; the window's last instant is 07:59 on the 8th there.
     assert days_between(WINDOW["start"], WINDOW["end"], shanghai)[-1] == "2026-11-08"
+
+
+def test_a_whole_month_in_the_window_is_read_from_its_total() -> None:
+    november = {"start": datetime(2026, 11, 1, tzinfo=UTC), "end": datetime(2026, 12, 1, tzinfo=UTC)}
+    first_week = compute_rates(DATA, group_by="district", **WINDOW)
+    whole_month = compute_rates(DATA, group_by="district", **november)
+    pairs = documents_for("chengzhong", [dict(r) for r in DATA], ZoneInfo("UTC"), T0)
+    months = [d for c, d in pairs if c == MONTHLY_COLLECTION and d["group_by"] == "district"]
+    (month,) = [d for d in months if d["month"] == "2026-11"]
+    days = days_between(november["start"], november["end"], UTC)
+
+    assert window_tallies([month], days) == [month["total"]]
+    assert whole_month == first_week  # every request of November is in its first week

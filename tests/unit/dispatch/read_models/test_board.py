@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.dispatch.domain.matching import Place, Volunteer
 from services.dispatch.read_models.board import ROWS_KEPT, BoardState
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -28,9 +27,9 @@ def document(request_id: str, status: str = "offered", *, live: bool = True, **f
     }
 
 
-def board_of(state: BoardState, volunteers: list[Volunteer] | None = None) -> dict[str, Any]:
+def board_of(state: BoardState) -> dict[str, Any]:
     """The stored document with its JSON payload parsed, as the console reads it."""
-    stored = state.document(volunteers or [], NOW, epoch=3)
+    stored = state.document(NOW, epoch=3)
     payload: dict[str, Any] = json.loads(stored.pop("board"))
     return {**stored, **payload}
 
@@ -70,10 +69,10 @@ def test_applying_the_same_documents_again_changes_nothing() -> None:
     board = BoardState("d1")
     batch = [document("a"), document("b", "assigned")]
     board.apply(batch)
-    once = board.document([], NOW, 1)
+    once = board.document(NOW, 1)
     board.apply(batch)
 
-    assert board.document([], NOW, 1) == once
+    assert board.document(NOW, 1) == once
 
 
 def test_overdue_lists_the_passed_deadlines_oldest_first() -> None:
@@ -103,13 +102,18 @@ def test_rows_are_the_newest_and_bounded() -> None:
     assert stored["requests"][0]["request_id"] == "r0000"
 
 
-def test_volunteer_load_comes_from_the_roster() -> None:
-    home = Place("d1", "s1", "c1", "g1")
-    roster = [
-        Volunteer("v2", home, capacity=2, open_assignments=1, last_assigned_at=NOW),
-        Volunteer("v1", home, capacity=3),
+def test_volunteer_load_is_the_live_requests_each_holds() -> None:
+    board = BoardState("d1")
+    board.apply(
+        [
+            document("a", "assigned", assigned_volunteer_id="v2"),
+            document("b", "in_progress", assigned_volunteer_id="v2"),
+            document("c", "assigned", assigned_volunteer_id="v1"),
+            document("d", "offered", offered_volunteer_ids=["v3"]),
+        ]
+    )
+
+    assert board_of(board)["volunteer_load"] == [
+        {"volunteer_id": "v1", "open_assignments": 1},
+        {"volunteer_id": "v2", "open_assignments": 2},
     ]
-
-    loads = board_of(BoardState("d1"), roster)["volunteer_load"]
-
-    assert [(v["volunteer_id"], v["open_assignments"], v["capacity"]) for v in loads] == [("v1", 0, 3), ("v2", 1, 2)]

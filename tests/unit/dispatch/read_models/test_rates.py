@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.dispatch.read_models import rates
-from services.dispatch.read_models.rates import LedgerShard, contribution, daily_documents, day_of, minute_bucket
+from services.dispatch.read_models.rates import LedgerShard, MonthTallies, contribution, day_of, minute_bucket
 
 T0 = datetime(2026, 11, 2, 20, 0, tzinfo=UTC)
 
@@ -33,6 +33,12 @@ def request(
         "timeline": timeline,
         **fields,
     }
+
+
+def day_groups(shards: list[LedgerShard], group_by: rates.GroupBy) -> list[dict[str, Any]]:
+    """A day's tallies of one grouping as the monthly document stores them."""
+    parsed: list[dict[str, Any]] = json.loads(rates.tallies_text(rates.day_tallies("d1", shards, group_by)))
+    return parsed
 
 
 def test_a_request_counts_on_its_local_day() -> None:
@@ -75,7 +81,7 @@ def test_a_replayed_contribution_replaces_itself() -> None:
 
     assert shard.put("r1", part) is True
     assert shard.put("r1", part) is False  # the same batch again: nothing to write
-    (community,) = json.loads(daily_documents("d1", "2026-11-02", [shard], 1)[1]["groups"])
+    (community,) = day_groups([shard], "community")
     assert community["received"] == 1 and community["assign_minutes"] == {"12": 1}
 
 
@@ -86,23 +92,20 @@ def test_a_request_that_changes_moves_its_counts() -> None:
     shard.put("r2", contribution(request("r2", assigned_after=9)))
     shard.put("r2", contribution(request("r2", status="cancelled")))
 
-    (district,) = json.loads(daily_documents("d1", "2026-11-02", [shard], 1)[0]["groups"])
+    (district,) = day_groups([shard], "district")
 
     assert (district["received"], district["responded"], district["assign_minutes"]) == (1, 1, {"7": 1})
 
 
-def test_daily_documents_sum_every_shard_per_grouping() -> None:
+def test_a_day_sums_every_shard_per_grouping() -> None:
     shards = [LedgerShard("d1", "2026-11-02", n) for n in range(rates.LEDGER_SHARDS)]
     for n in range(40):
         document = request(f"r{n}", grid_id=f"g{n % 2}", menu_item_code="errand.medicine" if n % 4 else "repair")
         shards[rates.shard_of(document["_id"])].put(document["_id"], contribution(document))
 
-    documents = {d["group_by"]: d for d in daily_documents("d1", "2026-11-02", shards, 1)}
-
-    assert set(documents) == {"district", "community", "grid", "menu_item"}
-    assert documents["district"]["_id"] == "d1:2026-11-02:district"
-    assert [(g["group"], g["received"]) for g in json.loads(documents["grid"]["groups"])] == [("g0", 20), ("g1", 20)]
-    assert [(g["group"], g["received"]) for g in json.loads(documents["menu_item"]["groups"])] == [
+    assert [(g["group"], g["received"]) for g in day_groups(shards, "district")] == [("d1", 40)]
+    assert [(g["group"], g["received"]) for g in day_groups(shards, "grid")] == [("g0", 20), ("g1", 20)]
+    assert [(g["group"], g["received"]) for g in day_groups(shards, "menu_item")] == [
         ("errand.medicine", 30), ("repair", 10),
     ]  # fmt: skip
 
@@ -140,8 +143,72 @@ def test_the_maintainer_writes_the_same_documents_for_a_redelivered_batch() -> N
         return first, second
 
     first, second = asyncio.run(run())
-    daily = [w.document for w in first if w.collection == rates.DAILY_COLLECTION]
-    district_daily = next(d for d in daily if d["group_by"] == "district")
-    assert json.loads(district_daily["groups"])[0]["received"] == 2
+    monthly = [w.document for w in first if w.collection == rates.MONTHLY_COLLECTION]
+    district_month = next(d for d in monthly if d["group_by"] == "district")
+    assert district_month["_id"] == "d1:2026-11:district"
+    assert json.loads(district_month["days.d02"])[0]["received"] == 2
+    assert json.loads(district_month["total"])[0]["received"] == 2
     # Redelivered: the ledger already holds both requests, so nothing of the rates is written again.
     assert [w.collection for w in second] == ["district_boards"]
+
+
+def test_a_months_total_moves_by_the_difference_when_a_day_changes() -> None:
+    shard = LedgerShard("d1", "2026-11-02", 0)
+    shard.put("r1", contribution(request("r1")))
+    month = MonthTallies("d1", "2026-11", "district")
+    month.put_day("2026-11-02", rates.day_tallies("d1", [shard], "district"))
+    month.put_day("2026-11-02", rates.day_tallies("d1", [shard], "district"))  # replayed: the same again
+    other = LedgerShard("d1", "2026-11-09", 0)
+    other.put("r2", contribution(request("r2")))
+    other.put("r3", contribution(request("r3", assigned_after=None, status="offered")))
+    month.put_day("2026-11-09", rates.day_tallies("d1", [other], "district"))
+    shard.put("r1", contribution(request("r1", status="cancelled")))
+    month.put_day("2026-11-02", rates.day_tallies("d1", [shard], "district"))
+
+    update = month.update("2026-11-02", epoch=4)
+    (total,) = json.loads(update["total"])
+
+    assert (total["received"], total["responded"]) == (2, 1)
+    assert update["days.d02"] == "[]" and update["_id"] == "d1:2026-11:district"
+    again = MonthTallies.of_document("d1", "2026-11", "district", month.document(4))
+    assert again.total.keys() == month.total.keys() and again.days.keys() == month.days.keys()
+
+
+def test_a_crash_between_the_months_and_the_ledgers_is_repaired_by_the_redelivery() -> None:
+    from services.dispatch.read_models.maintainer import ReadModelMaintainer
+    from tests.unit.dispatch.read_models.districts import district_of
+
+    stored: dict[tuple[str, str], dict[str, Any]] = {}
+
+    async def read(collection: str, document_id: str) -> dict[str, Any] | None:
+        return stored.get((collection, document_id))
+
+    def keep(writes: list[Any], collection: str) -> None:
+        for write in writes:
+            if write.collection == collection:  # `$set` of dotted fields, as the database applies it
+                document = stored.setdefault((collection, write.document["_id"]), {"days": {}})
+                for name, value in write.document.items():
+                    if name.startswith("days."):
+                        document["days"][name[5:]] = value
+                    else:
+                        document[name] = value
+
+    async def run() -> tuple[list[Any], list[Any]]:
+        district = district_of("d1")
+        batch = [request("r1"), request("r2", assigned_after=30)]
+        first_owner = ReadModelMaintainer(read)
+        first_owner.restored(district, [], T0, 1)
+        first = await first_owner.changed({"d1": district}, batch, [], T0, 1)
+        keep(first, rates.MONTHLY_COLLECTION)  # ...and the process dies before the ledgers are written
+        second_owner = ReadModelMaintainer(read)
+        second_owner.restored(district, [], T0, 2)
+        return first, await second_owner.changed({"d1": district}, batch, [], T0, 2)
+
+    first, second = asyncio.run(run())
+    order = [w.collection for w in first]
+    assert order.index(rates.MONTHLY_COLLECTION) < order.index(rates.LEDGER_COLLECTION)
+    again = {w.document["_id"]: w.document for w in second if w.collection == rates.MONTHLY_COLLECTION}
+    before = {w.document["_id"]: w.document for w in first if w.collection == rates.MONTHLY_COLLECTION}
+    assert again.keys() == before.keys()
+    for monthly_id, document in again.items():
+        assert json.loads(document["total"]) == json.loads(before[monthly_id]["total"])  # counted once, not twice
