@@ -156,8 +156,7 @@ class KafkaSettings(BaseSettings):
 
     # acks=all waits for this many in-sync replicas; unset: replication factor - 1 (2 of 3), at least 1.
     min_insync_replicas: int | None = Field(None, ge=1, validation_alias="KAFKA_MIN_INSYNC_REPLICAS")
-    # The status topic's retention bounds how far back notify can ever be asked to reach (issue 10 serves
-    # history from it): keep it at least NOTIFY_HISTORY_HOURS.
+    # The status topic's retention is notify's history horizon: a stream cursor older than it gets `reset`.
     requests_retention_hours: float = Field(168.0, gt=0, validation_alias="KAFKA_REQUESTS_RETENTION_HOURS")
     status_retention_hours: float = Field(168.0, gt=0, validation_alias="KAFKA_STATUS_RETENTION_HOURS")
     dead_letter_retention_hours: float = Field(720.0, gt=0, validation_alias="KAFKA_DEADLETTER_RETENTION_HOURS")

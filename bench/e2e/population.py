@@ -480,5 +480,4 @@ async def remove_all(db: AsyncDatabase[Document], districts: list[str], *, progr
     for collection in sorted(await db.list_collection_names()):
         await db[collection].delete_many({"district_id": {"$in": districts}})
     await db.districts.delete_many({"_id": {"$in": districts}})
-    await db.notify_positions.delete_many({"_id": {"$in": districts}})
     progress(f"  removed the bench districts {', '.join(districts)}")

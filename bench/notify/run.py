@@ -13,9 +13,13 @@ each generator reports its CPU time next to notify's. Each client follows its ow
 would. Events go open-loop at `--rate` per second to random followed requests through Kafka; latency is
 from just before the producer call to the moment the client's socket had the event (CLOCK_MONOTONIC, the
 same in every process). An event that its client did not get within `--grace` seconds after the last
-one was produced is counted as a miss (and looked up in the database: stored or not), never aborts the
-run. Memory is the growth of notify's RSS from before connecting to the idle connected state, divided by
-the number of clients.
+one was produced is counted as a miss, never aborts the run. Memory is the growth of notify's RSS from
+before connecting to the idle connected state, divided by the number of clients.
+
+Then the reconnect storm: every stream drops, `--missed` events go to random followed requests while they
+are away, and all clients reconnect at once, each with the Last-Event-ID of the last event it had (a client
+that never had one reconnects fresh). Measured: from the first reconnect until every missed event reached
+its client, and until notify's `notify_stream_replays` gauge is back at 0.
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +89,7 @@ class SseClient:
         self.request_id = request_id
         self.token = token
         self.arrivals: dict[str, float] = {}
+        self.last_id: str | None = None  # the SSE id of the last event, for Last-Event-ID
         self.heartbeats = 0
         self.controls: list[str] = []
         self.closed = False
@@ -95,8 +99,10 @@ class SseClient:
     async def connect(self, port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         self.writer = writer
+        self.closed = False
         path = f"/v1/districts/{DISTRICT}/requests/{self.request_id}/events?access_token={self.token}"
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n".encode())
+        resume = f"Last-Event-ID: {self.last_id}\r\n" if self.last_id else ""
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n{resume}\r\n".encode())
         await writer.drain()
         head = await reader.readuntil(b"\r\n\r\n")
         status_line = head.split(b"\r\n", 1)[0]
@@ -127,6 +133,8 @@ class SseClient:
         for line in frame.split(b"\n"):
             if line.startswith(b": heartbeat"):
                 self.heartbeats += 1
+            elif line.startswith(b"id: "):
+                self.last_id = line[4:].decode()
             elif line.startswith(b"event: "):
                 kind = line[7:].decode()
             elif line.startswith(b"data: "):
@@ -141,6 +149,7 @@ class SseClient:
             self.task.cancel()
         if self.writer:
             self.writer.close()
+        self.task, self.writer = None, None
 
 
 async def worker() -> None:
@@ -160,6 +169,21 @@ async def worker() -> None:
             raise_fd_limit(len(command["clients"]) + 256)
             clients = [SseClient(rid, token) for rid, token in command["clients"]]
             errors: list[str] = []
+            for start in range(0, len(clients), CONNECT_BATCH):
+                batch = clients[start : start + CONNECT_BATCH]
+                results = await asyncio.gather(
+                    *(asyncio.wait_for(c.connect(command["port"]), CONNECT_TIMEOUT) for c in batch),
+                    return_exceptions=True,
+                )
+                errors += [repr(r) for r in results if isinstance(r, BaseException)]
+            answer({"connected": len(clients) - len(errors), "failed": len(errors), "errors": errors[:5]})
+        elif command["op"] == "disconnect":
+            await asyncio.gather(*(c.close() for c in clients))
+            answer({"disconnected": len(clients)})
+        elif command["op"] == "reconnect":
+            for client in clients:  # from here on, arrivals are what the reconnected streams deliver
+                client.arrivals = {}
+            errors = []
             for start in range(0, len(clients), CONNECT_BATCH):
                 batch = clients[start : start + CONNECT_BATCH]
                 results = await asyncio.gather(
@@ -258,6 +282,7 @@ class Options:
     workers: int
     heartbeat: float
     logs: Path
+    missed: int
 
 
 async def round_of(clients_wanted: int, options: Options) -> dict[str, Any]:
@@ -267,7 +292,6 @@ async def round_of(clients_wanted: int, options: Options) -> dict[str, Any]:
         "GRID_TOPIC_PREFIX": f"bench{run}.",
         "GRID_ID_SIGNING_KEY": f"bench-{run}-{uuid.uuid4().hex}",  # services refuse short keys
         "NOTIFY_HEARTBEAT_SECONDS": str(options.heartbeat),
-        "NOTIFY_INSTANCE_ID": "bench",
         "GRID_LOG_LEVEL": "WARNING",
         # Thousands of clients connect from this one address within seconds.
         "GRID_RATE_PER_ADDRESS_PER_SECOND": "1000000",
@@ -350,32 +374,58 @@ async def round_of(clients_wanted: int, options: Options) -> dict[str, Any]:
         generator_cpu = [r["cpu_s"] - before for r, before in zip(reports, generator_cpu, strict=True)]
 
         latencies = [(arrivals[e] - t) * 1000 for e, (_, t, _) in sent.items() if e in arrivals]
-        # Where the time went: producer call -> stored by notify (wall clock, ms resolution), then the rest.
-        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
-        stored = {
-            d["_id"]: d["stored_at"].replace(tzinfo=UTC)
-            async for d in mongo[settings.mongodb_database].status_events.find(
-                {"_id": {"$in": list(sent)}}, {"stored_at": 1}
-            )
-        }
-        await mongo.close()
-        to_store_of = {
-            e: (stored[e] - datetime.fromtimestamp(wall, UTC)).total_seconds() * 1000
-            for e, (_, _, wall) in sent.items()
-            if e in stored
-        }
-        to_store = list(to_store_of.values())
         slow = sorted(
-            (
-                round(t - phase_started, 2),
-                round((arrivals[e] - t) * 1000),
-                round(to_store_of[e]) if e in to_store_of else None,
-                round(acked[e] * 1000),
-            )
+            (round(t - phase_started, 2), round((arrivals[e] - t) * 1000), round(acked[e] * 1000))
             for e, (_, t, _) in sent.items()
             if e in arrivals and arrivals[e] - t > 0.2
         )
-        missed_unstored = sum(1 for e in missing if e not in stored)
+        fanout = {
+            "p50_ms": percentile(latencies, 0.50),
+            "p99_ms": percentile(latencies, 0.99),
+            "max_ms": max(latencies, default=float("nan")),
+            "misses": len(missing),
+            "closed_by_server": sum(r["closed"] for r in reports),
+            "controls": sorted({k for r in reports for k in r["controls"]}),
+            "heartbeats": sum(r["heartbeats"] for r in reports),
+        }
+
+        # Reconnect storm: every stream drops, `missed` events go out while they are away, and all of them
+        # reconnect at once with their Last-Event-ID (a client that never had an event reconnects fresh).
+        await asyncio.gather(*(g.ask({"op": "disconnect"}, 120) for g in generators))
+        await wait_gauge(notify.port, "notify_open_streams", 0, 60)
+        offline: dict[str, str] = {}  # event id -> request id
+        for number in range(options.missed):
+            request_id = rand.choice(request_ids)
+            event_id = f"{request_id}:{options.events + number + 2}"
+            await publish(request_id, event_id, options.events + number + 2)
+            offline[event_id] = request_id
+        await asyncio.sleep(1.0)  # let notify read them (the storm measures resuming, not the broker)
+        cpu_before, storm_started = cpu_seconds(pid), time.perf_counter()
+        answers = await asyncio.gather(
+            *(g.ask({"op": "reconnect", "port": notify.port, "clients": []}, 300) for g in generators)
+        )
+        reconnected = sum(a["connected"] for a in answers)
+        deadline = time.perf_counter() + 120
+        while True:
+            reports = await asyncio.gather(*(g.ask({"op": "report"}, 60) for g in generators))
+            arrivals = {}
+            for report in reports:
+                arrivals.update(report["arrivals"])
+            still_missing = [e for e in offline if e not in arrivals]
+            if not still_missing or time.perf_counter() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        storm_done = max((arrivals[e] for e in offline if e in arrivals), default=storm_started)
+        replays_done = await wait_gauge(notify.port, "notify_stream_replays", 0, 120)
+        storm = {
+            "storm_reconnected": reconnected,
+            "storm_missed_events": len(offline),
+            "storm_s": storm_done - storm_started,
+            "storm_all_back_s": time.perf_counter() - storm_started,
+            "storm_not_received": len(still_missing),
+            "storm_cpu_pct": 100 * (cpu_seconds(pid) - cpu_before) / max(0.001, time.perf_counter() - storm_started),
+            "storm_replays_left": replays_done,
+        }
         return {
             "clients": clients_wanted,
             "connected": connected,
@@ -386,30 +436,21 @@ async def round_of(clients_wanted: int, options: Options) -> dict[str, Any]:
             "ready_s": ready_seconds,
             "connect_cpu_pct": 100 * connect_cpu / ready_seconds,
             "events": len(sent),
-            "p50_ms": percentile(latencies, 0.50),
-            "p99_ms": percentile(latencies, 0.99),
-            "max_ms": max(latencies, default=float("nan")),
-            "store_p50_ms": percentile(to_store, 0.50),
-            "store_p99_ms": percentile(to_store, 0.99),
-            "misses": len(missing),
-            "misses_not_stored": missed_unstored,
-            "misses_stored": len(missing) - missed_unstored,
-            "closed_by_server": sum(r["closed"] for r in reports),
-            "controls": sorted({k for r in reports for k in r["controls"]}),
-            "heartbeats": sum(r["heartbeats"] for r in reports),
+            **fanout,
             "ack_p99_ms": percentile([a * 1000 for a in acked.values()], 0.99),
-            # events over 200 ms: (seconds into the phase, total ms, ms to stored, ms to broker ack)
+            # events over 200 ms: (seconds into the phase, total ms, ms to broker ack)
             "slow": slow,
             "kb_per_conn": (idle_rss - baseline_rss) * 1024 / 1000 / max(1, connected),
             "rss_mib": idle_rss / 1024,
             "notify_cpu_pct": 100 * phase_cpu / phase_seconds,
             "generator_cpu_pct": [round(100 * c / phase_seconds) for c in generator_cpu],
+            **storm,
         }
     finally:
         await asyncio.gather(*(g.stop() for g in generators), return_exceptions=True)
         await publisher.close()
         notify.stop()
-        mongo = AsyncMongoClient(settings.mongodb_uri)
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
         await mongo.drop_database(settings.mongodb_database)
         await mongo.close()
 
@@ -419,18 +460,19 @@ def line_of(r: dict[str, Any]) -> str:
         f"{r['clients']:>6} clients ({r['connected']} connected, {r['connect_failed']} failed, connect "
         f"{r['connect_s']:.1f}s, histories read {r['ready_s']:.1f}s, {r['connect_cpu_pct']:.0f}% CPU): "
         f"p50 {r['p50_ms']:.1f} ms  "
-        f"p99 {r['p99_ms']:.1f} ms  max {r['max_ms']:.1f} ms  (to stored p50 {r['store_p50_ms']:.0f} / "
-        f"p99 {r['store_p99_ms']:.0f} ms)  misses {r['misses']}/{r['events']}  "
+        f"p99 {r['p99_ms']:.1f} ms  max {r['max_ms']:.1f} ms  misses {r['misses']}/{r['events']}  "
         f"{r['kb_per_conn']:.1f} KB/idle connection (RSS {r['rss_mib']:.0f} MiB)  "
         f"notify CPU {r['notify_cpu_pct']:.0f}%  generators CPU {r['generator_cpu_pct']}%  "
-        f"heartbeats {r['heartbeats']}  closed by server {r['closed_by_server']}"
+        f"heartbeats {r['heartbeats']}  closed by server {r['closed_by_server']}\n"
+        f"        reconnect storm: {r['storm_reconnected']} streams back with Last-Event-ID, "
+        f"{r['storm_missed_events']} missed events all received in {r['storm_s']:.2f} s "
+        f"({r['storm_not_received']} not received; every stream's history read after "
+        f"{r['storm_all_back_s']:.1f} s, {r['storm_cpu_pct']:.0f}% CPU)"
     )
-    if r["misses"]:
-        text += f"  [missed: {r['misses_not_stored']} never stored, {r['misses_stored']} stored but not received]"
     if r["controls"]:
         text += f"  controls {r['controls']}"
     if r["slow"]:
-        text += f"  over 200 ms (at s, total, to stored, to ack): {r['slow'][:8]}"
+        text += f"  over 200 ms (at s, total, to ack): {r['slow'][:8]}"
     if r["connect_errors"]:
         text += f"  connect errors e.g. {r['connect_errors']}"
     return text
@@ -442,6 +484,7 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=200)
     parser.add_argument("--rate", type=float, default=20.0, help="events per second, open loop")
     parser.add_argument("--grace", type=float, default=15.0, help="seconds to wait for late events")
+    parser.add_argument("--missed", type=int, default=200, help="events published while every stream is away")
     parser.add_argument("--workers", type=int, default=2, help="load generator processes")
     parser.add_argument("--heartbeat", type=float, default=15.0, help="NOTIFY_HEARTBEAT_SECONDS")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -453,7 +496,7 @@ async def main() -> None:
     raise_fd_limit(max(rounds) + 1024)  # inherited by notify: its server side of every connection
     logs = ROOT / "test-artifacts"
     logs.mkdir(exist_ok=True)
-    options = Options(args.events, args.rate, args.grace, args.workers, args.heartbeat, logs)
+    options = Options(args.events, args.rate, args.grace, args.workers, args.heartbeat, logs, args.missed)
     results = []
     for count in rounds:
         result = await round_of(count, options)

@@ -80,7 +80,10 @@ class IntakeRepository:
             [("district_id", ASCENDING), ("community_id", ASCENDING), ("code", ASCENDING)], unique=True
         )
         await self._db.volunteers.create_index([("district_id", ASCENDING), ("grid_id", ASCENDING)])
+        # The volunteer page's sign-in finds a volunteer by phone.
+        await self._db.volunteers.create_index([("phone", ASCENDING)])
         await self._db.residents.create_index([("district_id", ASCENDING), ("phone", ASCENDING)])
+        await self._db.residents.create_index([("district_id", ASCENDING), ("proxy_phone", ASCENDING)])
         await self._db.requests.create_index([("district_id", ASCENDING), ("submitted_at", DESCENDING)])
         await self._db.requests.create_index([("district_id", ASCENDING), ("resident.phone", ASCENDING)])
         await self._db.requests.create_index([("district_id", ASCENDING), ("offered_volunteer_ids", ASCENDING)])
@@ -206,6 +209,24 @@ class IntakeRepository:
         cursor = self._db.menu_items.find({"district_id": district_id, "code": code, "active": {"$ne": False}})
         return [document async for document in cursor.limit(500)]
 
+    async def resident(self, district_id: str, resident_id: str) -> Document | None:
+        """A household by `_id`, within the district (submissions and the volunteer's view of a task).
+
+        Filtered by `_id` alone, which FerretDB v1 always serves from its primary key, and the district checked
+        here: another district's household answers None like one that does not exist."""
+        found = await self._db.residents.find_one({"_id": resident_id})
+        return found if found is not None and found.get("district_id") == district_id else None
+
+    async def households_of_phone(self, district_id: str, phone: str, limit: int) -> list[Document]:
+        """Households whose own phone or proxy's phone this is: two indexed equalities on top-level fields, no
+        `$or` (FerretDB v1 evaluates an `$or`, or an equality on a nested field, over every document)."""
+        found: dict[str, Document] = {}
+        for field in ("phone", "proxy_phone"):
+            cursor = self._db.residents.find({"district_id": district_id, field: phone}).limit(limit)
+            async for document in cursor:
+                found.setdefault(document["_id"], document)
+        return list(found.values())[:limit]
+
     # --- idempotency keys (written by intake only) ------------------------------------------------
 
     async def remember_idempotency(self, record_id: str, fingerprint: str, *, district_id: str) -> str | None:
@@ -229,6 +250,10 @@ class IntakeRepository:
     async def request(self, district_id: str, request_id: str) -> Document | None:
         return await self._db.requests.find_one({"_id": request_id, "district_id": district_id}, INTERNAL_FIELDS)
 
+    async def reply_prompt(self, phone: str) -> Document | None:
+        """The latest message that asked this phone for a digit reply (written by notify; CONTRACTS B)."""
+        return await self._db.reply_prompts.find_one({"_id": phone})
+
     async def search_requests(self, district_id: str, conditions: list[Document], limit: int) -> list[Document]:
         query: Document = {"district_id": district_id}
         if conditions:
@@ -247,6 +272,18 @@ class IntakeRepository:
             .limit(limit)
         )
         return [document async for document in cursor]
+
+    async def requests_with_phone(self, district_id: str, phone: str, limit: int) -> list[Document]:
+        """At most `limit` requests filed with this phone, by an indexed equality and no sort (on dispatch's
+        top-level `resident_phone`: requests stored before it existed are not found this way)."""
+        cursor = self._db.requests.find({"district_id": district_id, "resident_phone": phone}, INTERNAL_FIELDS)
+        return [document async for document in cursor.limit(limit)]
+
+    async def requests_of_resident(self, district_id: str, resident_id: str, limit: int) -> list[Document]:
+        """At most `limit` of a household's requests, by an indexed equality and no sort: a household files
+        a handful a month, so the caller orders these few in memory."""
+        cursor = self._db.requests.find({"district_id": district_id, "resident_id": resident_id}, INTERNAL_FIELDS)
+        return [document async for document in cursor.limit(limit)]
 
     async def requests_by_ids(self, district_id: str, ids: list[str]) -> list[Document]:
         cursor = self._db.requests.find({"district_id": district_id, "_id": {"$in": ids}}, INTERNAL_FIELDS)

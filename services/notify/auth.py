@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Path
+from fastapi.responses import Response
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocket
 
-from services.notify.repository import StatusEventRepository
+from services.notify.bootstrap import NotifyContext
+from services.notify.domain.audiences import DistrictScope, RequestScope, Scope, VolunteerScope
+from shared import volunteer_stream_tokens
 from shared.api_keys import ApiKeyRepository, Principal, Role
 from shared.mongo import Document
+from shared.problem_details import problem_response
 from shared.request_ids import issued_by_us, valid_access_token
+from shared.volunteer_stream_tokens import StreamGrant
 
 OPERATOR_ROLES = frozenset({Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN})
 # District admins manage every webhook of their district; a client app only those it registered itself.
@@ -29,6 +40,7 @@ class Denied(Exception):
 WS_PROTOCOL = "grid.v1"
 API_KEY_PROTOCOL = "grid.api-key."
 ACCESS_TOKEN_PROTOCOL = "grid.access-token."
+VOLUNTEER_TOKEN_PROTOCOL = "grid.volunteer-token."
 
 
 def offered_protocols(connection: HTTPConnection) -> list[str]:
@@ -54,6 +66,13 @@ def api_key_of(connection: HTTPConnection) -> str | None:
         or _from_protocols(connection, API_KEY_PROTOCOL)
         or connection.query_params.get("api_key")
     )
+
+
+def volunteer_stream_grant(connection: HTTPConnection, signing_keys: Sequence[bytes]) -> StreamGrant | None:
+    """The volunteer page's stream token (shared.volunteer_stream_tokens), offered as a WebSocket subprotocol
+    or, for EventSource, `?token=`; None when absent or not genuine (then an API key is required)."""
+    token = _from_protocols(connection, VOLUNTEER_TOKEN_PROTOCOL) or connection.query_params.get("token")
+    return volunteer_stream_tokens.verify(signing_keys, token) if token else None
 
 
 async def principal(connection: HTTPConnection, keys: ApiKeyRepository, roles: frozenset[Role]) -> Principal:
@@ -103,7 +122,6 @@ async def resident_district(
     request_id: str,
     district_id: str | None,
     db: AsyncDatabase[Document],
-    events: StatusEventRepository,
 ) -> str:
     """Check the request's access token and return the request's district."""
     token = access_token_of(connection)
@@ -115,11 +133,100 @@ async def resident_district(
         if not issued_by_us(signing_keys, district_id, request_id):
             raise Denied(404, "not-found", "no such request in this district")
         return district_id
-    # The request id's tag names its district: try each district we know before asking the history.
+    # The request id's tag names its district: try each district we know (a small reference collection).
     async for district in db.districts.find({}, {"_id": 1}):
         if issued_by_us(signing_keys, str(district["_id"]), request_id):
             return str(district["_id"])
-    found = await events.district_of(request_id)
-    if found is None:
-        raise Denied(404, "not-found", "no such request")
+    raise Denied(404, "not-found", "no such request")
+
+
+# --- the same checks as FastAPI dependencies: a route names who may call it, and never catches Denied ---------
+
+DistrictId = Annotated[str, Path(min_length=1, max_length=63)]
+RequestId = Annotated[str, Path(min_length=1, max_length=100)]
+
+
+async def context(connection: HTTPConnection) -> NotifyContext:
+    found: NotifyContext = connection.app.state.notify
     return found
+
+
+Ctx = Annotated[NotifyContext, Depends(context)]
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who a stream is for: the district it reads and the part of it the caller may see."""
+
+    district_id: str
+    scope: Scope
+
+
+async def resident_audience(
+    connection: HTTPConnection, ctx: NotifyContext, request_id: str, district_id: str | None
+) -> Audience:
+    found = await resident_district(
+        connection,
+        signing_keys=ctx.signing_keys,
+        request_id=request_id,
+        district_id=district_id,
+        db=ctx.db,
+    )
+    return Audience(found, RequestScope(request_id))
+
+
+async def resident_in_district(
+    connection: HTTPConnection, ctx: Ctx, district_id: DistrictId, request_id: RequestId
+) -> Audience:
+    return await resident_audience(connection, ctx, request_id, district_id)
+
+
+async def volunteer_caller(connection: HTTPConnection, ctx: Ctx) -> Principal:
+    found = await principal(connection, ctx.keys, frozenset({Role.VOLUNTEER}))
+    assert found.district_id is not None  # a volunteer's key always belongs to one district
+    return found
+
+
+async def volunteer_audience(connection: HTTPConnection, ctx: NotifyContext) -> Audience:
+    grant = volunteer_stream_grant(connection, ctx.signing_keys)  # the phone page's token (intake mints it)
+    if grant is not None:
+        return Audience(grant.district_id, VolunteerScope(grant.volunteer_id))
+    caller = await volunteer_caller(connection, ctx)
+    assert caller.district_id is not None
+    return Audience(caller.district_id, VolunteerScope(caller.subject))
+
+
+async def operator_audience(
+    connection: HTTPConnection, ctx: NotifyContext, district_id: str, scope: DistrictScope
+) -> Audience:
+    await district_principal(connection, ctx.keys, OPERATOR_ROLES, district_id)
+    return Audience(district_id, scope)
+
+
+async def webhook_creator(connection: HTTPConnection, ctx: Ctx, district_id: DistrictId) -> Principal:
+    return await district_principal(connection, ctx.keys, WEBHOOK_ROLES, district_id)
+
+
+async def webhook_owner(connection: HTTPConnection, ctx: Ctx, district_id: DistrictId) -> str | None:
+    return await webhook_manager(connection, ctx.keys, district_id)
+
+
+ResidentInDistrict = Annotated[Audience, Depends(resident_in_district)]
+VolunteerCaller = Annotated[Principal, Depends(volunteer_caller)]
+WebhookCreator = Annotated[Principal, Depends(webhook_creator)]
+# The key id a webhook caller is limited to, or None for an admin: passed to every repository call.
+WebhookOwner = Annotated[str | None, Depends(webhook_owner)]
+
+
+async def _answer_denied(connection: HTTPConnection, denied: Exception) -> Response | None:
+    assert isinstance(denied, Denied)
+    if isinstance(connection, WebSocket):
+        # Before the handshake is accepted: the client sees the refusal, and 4000 + status says why.
+        await connection.close(code=4000 + denied.status, reason=denied.detail[:120])
+        return None
+    return problem_response(denied.status, denied.code, denied.detail, code=denied.code)
+
+
+def install_denied_handler(app: FastAPI) -> None:
+    """A Denied raised by any dependency or route answers as problem details (or closes the WebSocket)."""
+    app.add_exception_handler(Denied, _answer_denied)  # type: ignore[arg-type]

@@ -1,9 +1,14 @@
-"""Per-district feeds: each replica reads its districts' stored events in position order and fans them out.
+"""Per-district feeds in memory: the district's recent events and its open streams.
 
-The consumer only wakes a feed; the feed reads the database, so a replica delivers exactly the order
-the database settled on, whichever replica stored an event. Subscribers are indexed by request and by
-volunteer so one event costs a dictionary lookup, not a scan over every open stream; operator streams
-are checked against their filters.
+The log follower (`services/notify/status_log.py`) hands every status record to `FeedHub.deliver` in
+offset order; the hub renders it once, appends it to the district's recent history and offers it to the
+streams that may see it. Nothing here awaits, so a stream that subscribes and reads the watermark in one
+step gets every later event live and every earlier one from history, with no gap and no repeat.
+
+Recent history is bounded per district (`NOTIFY_RECENT_EVENTS_PER_DISTRICT`) and indexed by request and by
+volunteer, so a resident's or volunteer's resume reads only its own events; older history is read from
+Kafka. Subscribers are indexed the same way, so one event costs dictionary lookups, not a scan over every
+open stream; operator streams are checked against their filters.
 """
 
 from __future__ import annotations
@@ -12,41 +17,60 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
-from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections import defaultdict, deque
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from services.notify.domain.audiences import DistrictScope, RequestScope, Scope, VolunteerScope, matches
-from services.notify.repository import StatusEventRepository, StoredEvent, stored_event
+from aiokafka.partitioner import murmur2
+
+from services.notify.domain.audiences import DistrictScope, RequestScope, Scope, VolunteerScope, matches, volunteers_of
+from services.notify.domain.resume import position_of
+from shared.contracts import EventEnvelope, StatusChangedV1, decode_data
 
 log = logging.getLogger(__name__)
-GAP_RECHECK_SECONDS = 0.05
-# Streams reading their history (and the district's bounds) at the same time. A reconnect storm opens
-# thousands at once; unbounded, their reads fill the database pool and the consumer's writes queue behind
-# them, so live events stall for everyone (seconds at 10k streams). Waiting streams already get live events
-# queued. The default pool has 100 connections: this leaves room for the consumer and the feeds.
+# Streams reading older history from Kafka at the same time; the rest wait (their live events queue).
 REPLAY_CONCURRENCY = 32
 
 
 @dataclass(frozen=True)
 class LiveEvent:
-    """A stored event rendered once for all its subscribers."""
+    """A status record rendered once for all its subscribers."""
 
-    event: StoredEvent
+    partition: int
+    offset: int
+    district_id: str
+    request_id: str
+    volunteers: tuple[str, ...]
+    routing: dict[str, Any]
     sse: str
     ws: str
 
     @property
     def position(self) -> int:
-        return self.event.position
+        return position_of(self.partition, self.offset)
+
+    def visible_to(self, scope: Scope) -> bool:
+        return matches(scope, request_id=self.request_id, volunteers=list(self.volunteers), routing=self.routing)
 
 
-def render(event: StoredEvent) -> LiveEvent:
-    body = json.dumps(event.envelope, ensure_ascii=False, separators=(",", ":"))
-    sse = f"id: {event.position}\nevent: {event.event_type}\ndata: {body}\n\n"
-    ws = f'{{"id":"{event.position}","event":{json.dumps(event.event_type)},"data":{body}}}'
-    return LiveEvent(event, sse, ws)
+def render(partition: int, offset: int, envelope: EventEnvelope) -> LiveEvent:
+    """Raise (ValidationError, UnknownEventError, TypeError) for a record that is not a status event."""
+    data = decode_data(envelope)
+    if not isinstance(data, StatusChangedV1):
+        raise TypeError(f"{envelope.type} is not a status event")
+    position = position_of(partition, offset)
+    body = json.dumps(envelope.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
+    return LiveEvent(
+        partition=partition,
+        offset=offset,
+        district_id=envelope.district_id,
+        request_id=envelope.request_id or "",
+        volunteers=tuple(volunteers_of(data.model_dump())),
+        routing={"status": data.status, "community_id": data.community_id, "grid_id": data.grid_id},
+        sse=f"id: {position}\nevent: {envelope.type}\ndata: {body}\n\n",
+        ws=f'{{"id":"{position}","event":{json.dumps(envelope.type)},"data":{body}}}',
+    )
 
 
 class Subscription:
@@ -64,36 +88,64 @@ class Subscription:
             self.overflowed = True
 
 
+class RecentHistory:
+    """One district's latest events, at most `limit`, in offset order, indexed by request and volunteer."""
+
+    def __init__(self, limit: int, start: int) -> None:
+        self.limit = limit
+        self.start = start  # from this offset on, every event of the district is held
+        self._events: deque[LiveEvent] = deque()
+        self._by_request: dict[str, deque[LiveEvent]] = defaultdict(deque)
+        self._by_volunteer: dict[str, deque[LiveEvent]] = defaultdict(deque)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def append(self, live: LiveEvent) -> None:
+        self._events.append(live)
+        self._by_request[live.request_id].append(live)
+        for volunteer_id in live.volunteers:
+            self._by_volunteer[volunteer_id].append(live)
+        if len(self._events) > self.limit:
+            self._evict()
+
+    def _evict(self) -> None:
+        oldest = self._events.popleft()
+        self.start = oldest.offset + 1
+        indexed = [(self._by_request, oldest.request_id)] + [(self._by_volunteer, v) for v in oldest.volunteers]
+        for index, key in indexed:
+            entries = index[key]
+            entries.popleft()  # the oldest overall is the oldest of each of its indexes too
+            if not entries:
+                del index[key]
+
+    def between(self, scope: Scope, start: int, end: int) -> list[LiveEvent]:
+        """The scope's events at offsets in [start, end), read from the newest back: costs what it returns."""
+        if isinstance(scope, RequestScope):
+            candidates: Iterable[LiveEvent] = reversed(self._by_request.get(scope.request_id, ()))
+        elif isinstance(scope, VolunteerScope):
+            candidates = reversed(self._by_volunteer.get(scope.volunteer_id, ()))
+        else:
+            candidates = reversed(self._events)
+        found: list[LiveEvent] = []
+        for live in candidates:
+            if live.offset < start:
+                break
+            if live.offset < end and live.visible_to(scope):
+                found.append(live)
+        found.reverse()
+        return found
+
+
 class DistrictFeed:
-    def __init__(
-        self, district_id: str, repository: StatusEventRepository, *, gap_timeout: float, poll_seconds: float
-    ) -> None:
+    def __init__(self, district_id: str, partition: int, history: RecentHistory) -> None:
         self.district_id = district_id
-        self.watermark = 0
-        self._repository = repository
-        self._gap_timeout = gap_timeout
-        self._poll_seconds = poll_seconds
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._gap: tuple[int, float] | None = None  # (first missing position, monotonic time first seen)
+        self.partition = partition
+        self.history = history
         self._by_request: dict[str, set[Subscription]] = defaultdict(set)
         self._by_volunteer: dict[str, set[Subscription]] = defaultdict(set)
         self._district: set[Subscription] = set()
         self.delivered = 0
-
-    async def start(self) -> None:
-        self.watermark = await self._repository.settled_start(self.district_id, self._gap_timeout)
-        await self._catch_up()
-        self._task = asyncio.create_task(self._run(), name=f"feed-{self.district_id}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    def wake(self) -> None:
-        self._wake.set()
 
     def _index(self, scope: Scope) -> set[Subscription]:
         if isinstance(scope, RequestScope):
@@ -102,10 +154,8 @@ class DistrictFeed:
             return self._by_volunteer[scope.volunteer_id]
         return self._district
 
-    def subscribe(self, subscription: Subscription) -> int:
-        """Register and return the watermark: history up to it, live events after it."""
+    def subscribe(self, subscription: Subscription) -> None:
         self._index(subscription.scope).add(subscription)
-        return self.watermark
 
     def unsubscribe(self, subscription: Subscription) -> None:
         scope = subscription.scope
@@ -121,78 +171,73 @@ class DistrictFeed:
             sum(map(len, self._by_request.values())) + sum(map(len, self._by_volunteer.values())) + len(self._district)
         )
 
-    async def _run(self) -> None:
-        while True:
-            timeout = GAP_RECHECK_SECONDS if self._gap is not None else self._poll_seconds
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            self._wake.clear()
-            try:
-                await self._catch_up()
-            except Exception:  # the database may be away; the next wake or poll tries again
-                log.exception("feed of %s failed to read", self.district_id)
-                await asyncio.sleep(self._poll_seconds)
-
-    async def _catch_up(self) -> None:
-        while True:
-            documents = await self._repository.after(self.district_id, self.watermark)
-            if not documents:
-                self._gap = None
-                return
-            for document in documents:
-                position = int(document["position"])
-                if position != self.watermark + 1:
-                    if await self._gap_expired(position):
-                        break  # placeholders written: read again
-                    return  # wait a little for the writer of the missing position
-                self._gap = None
-                self.watermark = position
-                if document.get("kind") == "event":
-                    self._deliver(render(stored_event(document)))
-            else:
-                if len(documents) < 500:
-                    return
-
-    async def _gap_expired(self, next_present: int) -> bool:
-        missing = self.watermark + 1
-        now = time.monotonic()
-        if self._gap is None or self._gap[0] != missing:
-            self._gap = (missing, now)
-        if now - self._gap[1] < self._gap_timeout:
-            return False
-        for position in range(missing, next_present):
-            if await self._repository.fill_gap(self.district_id, position):
-                log.warning("position %s:%s was never written; marked empty", self.district_id, position)
-        self._gap = None
-        return True
-
-    def _deliver(self, live: LiveEvent) -> None:
+    def deliver(self, live: LiveEvent) -> None:
         self.delivered += 1
-        event = live.event
-        for subscription in tuple(self._by_request.get(event.request_id, ())):
+        self.history.append(live)
+        for subscription in tuple(self._by_request.get(live.request_id, ())):
             subscription.offer(live)
-        for volunteer_id in event.volunteers:
+        for volunteer_id in live.volunteers:
             for subscription in tuple(self._by_volunteer.get(volunteer_id, ())):
                 subscription.offer(live)
         for subscription in tuple(self._district):
             assert isinstance(subscription.scope, DistrictScope)
-            if matches(
-                subscription.scope, request_id=event.request_id, volunteers=event.volunteers, routing=event.routing
-            ):
+            if live.visible_to(subscription.scope):
                 subscription.offer(live)
 
 
 class FeedHub:
-    """The feeds of one replica, started on first use."""
+    """The feeds of one replica and what it knows of each partition: where memory starts, how far it read."""
 
-    def __init__(self, repository: StatusEventRepository, *, gap_timeout: float, poll_seconds: float) -> None:
-        self._repository = repository
-        self._gap_timeout = gap_timeout
-        self._poll_seconds = poll_seconds
+    def __init__(self, *, recent_per_district: int) -> None:
+        self._recent = recent_per_district
         self._feeds: dict[str, DistrictFeed] = {}
-        self._starting: dict[str, asyncio.Task[DistrictFeed]] = {}
+        self.partitions = 0
+        self.memory_start: dict[int, int] = {}  # partition -> offset the follower began reading at
+        self.watermark: dict[int, int] = {}  # partition -> first offset not yet delivered
+        self.log_start: dict[int, int] = {}  # partition -> first offset still in the log (retention)
+        self.ready = asyncio.Event()  # set once the follower read up to the log's end at start
         self._replay_slots = asyncio.Semaphore(REPLAY_CONCURRENCY)
         self.replaying = 0  # streams waiting for or reading their history
+
+    def begin(self, starts: dict[int, int], log_starts: dict[int, int]) -> None:
+        """The follower starts reading each partition at `starts`: memory is complete from there."""
+        self.partitions = len(starts)
+        self.memory_start = dict(starts)
+        self.watermark = dict(starts)
+        self.log_start = dict(log_starts)
+
+    def partition_of(self, district_id: str) -> int:
+        """Where the producers' default partitioner puts the district's key (murmur2, as Kafka's Java client)."""
+        return int(murmur2(district_id.encode()) & 0x7FFFFFFF) % self.partitions
+
+    def feed(self, district_id: str) -> DistrictFeed:
+        feed = self._feeds.get(district_id)
+        if feed is None:
+            partition = self.partition_of(district_id)
+            start = self.memory_start.get(partition, 0)
+            feed = DistrictFeed(district_id, partition, RecentHistory(self._recent, start))
+            self._feeds[district_id] = feed
+        return feed
+
+    def deliver(self, live: LiveEvent) -> None:
+        feed = self._feeds.get(live.district_id)
+        if feed is None or feed.partition != live.partition:
+            # A district seen for the first time (or moved by a change of the partition count): its memory
+            # is complete from where the follower began reading this partition. Open streams stay.
+            start = self.memory_start.get(live.partition, live.offset)
+            if feed is None:
+                history = RecentHistory(self._recent, start)
+                feed = self._feeds[live.district_id] = DistrictFeed(live.district_id, live.partition, history)
+            else:
+                log.warning("district %s moved to partition %d", live.district_id, live.partition)
+                feed.partition, feed.history = live.partition, RecentHistory(self._recent, start)
+        feed.deliver(live)
+        self.passed(live.partition, live.offset + 1)
+
+    def passed(self, partition: int, offset: int) -> None:
+        """Everything of the partition before `offset` has been delivered (records or transaction markers)."""
+        if offset > self.watermark.get(partition, 0):
+            self.watermark[partition] = offset
 
     @contextlib.asynccontextmanager
     async def replay_slot(self) -> AsyncIterator[None]:
@@ -203,37 +248,10 @@ class FeedHub:
         finally:
             self.replaying -= 1
 
-    async def feed(self, district_id: str) -> DistrictFeed:
-        feed = self._feeds.get(district_id)
-        if feed is not None:
-            return feed
-        task = self._starting.get(district_id)
-        if task is None:
-            task = asyncio.create_task(self._start(district_id))
-            self._starting[district_id] = task
-        try:
-            return await asyncio.shield(task)
-        finally:
-            if task.done():
-                self._starting.pop(district_id, None)
-
-    async def _start(self, district_id: str) -> DistrictFeed:
-        feed = DistrictFeed(
-            district_id, self._repository, gap_timeout=self._gap_timeout, poll_seconds=self._poll_seconds
-        )
-        await feed.start()
-        self._feeds[district_id] = feed
-        return feed
-
-    def wake(self, district_id: str) -> None:
-        feed = self._feeds.get(district_id)
-        if feed is not None:
-            feed.wake()
-
     @property
     def connections(self) -> int:
         return sum(feed.connections for feed in self._feeds.values())
 
-    async def close(self) -> None:
-        for feed in self._feeds.values():
-            await feed.stop()
+    @property
+    def recent_events(self) -> int:
+        return sum(len(feed.history) for feed in self._feeds.values())

@@ -15,23 +15,30 @@ def _default_instance_id() -> str:
 
 
 class NotifySettings(PlatformNotifySettings):
-    # Every replica consumes every status event in its own group `<NOTIFY_GROUP>-<instance id>`, so the
-    # id must be stable across restarts of one replica (a StatefulSet pod name, a systemd instance name).
+    # The replica that claimed a push message retries it; a replica restarted under the same id picks its
+    # `retrying` messages up again, so give it a stable id (a pod or systemd instance name).
     instance_id: str = Field(default_factory=_default_instance_id, validation_alias="NOTIFY_INSTANCE_ID")
-    history_hours: float = Field(48.0, ge=24.0, validation_alias="NOTIFY_HISTORY_HOURS")
-    sweep_seconds: float = Field(600.0, gt=0, validation_alias="NOTIFY_SWEEP_SECONDS")
     client_queue_size: int = Field(512, ge=1, validation_alias="NOTIFY_CLIENT_QUEUE_SIZE")
-    # How long a reader waits for a claimed but not yet written position before declaring it empty.
-    gap_timeout_seconds: float = Field(3.0, gt=0, validation_alias="NOTIFY_GAP_TIMEOUT_SECONDS")
-    poll_seconds: float = Field(1.0, gt=0, validation_alias="NOTIFY_POLL_SECONDS")
+    # History is the status topic (its retention, KAFKA_STATUS_RETENTION_HOURS, is the horizon). Each replica
+    # keeps each district's latest events in memory and reads further back from Kafka.
+    recent_events_per_district: int = Field(2000, ge=1, validation_alias="NOTIFY_RECENT_EVENTS_PER_DISTRICT")
+    # At start, each status partition is read back by this many records, so reconnecting streams find
+    # their recent history in memory on a replica that just started.
+    startup_backfill: int = Field(10000, ge=0, validation_alias="NOTIFY_STARTUP_BACKFILL")
+    log_readers: int = Field(4, ge=1, validation_alias="NOTIFY_LOG_READERS")
+    log_read_timeout_seconds: float = Field(60.0, gt=0, validation_alias="NOTIFY_LOG_READ_TIMEOUT_SECONDS")
+    # How often a replica asks where each partition's log begins now (what retention has deleted).
+    horizon_refresh_seconds: float = Field(30.0, gt=0, validation_alias="NOTIFY_HORIZON_REFRESH_SECONDS")
 
+    # Delivered webhook deliveries are kept this long for the deliveries API, then swept.
+    delivery_retention_hours: float = Field(168.0, ge=24.0, validation_alias="NOTIFY_DELIVERY_RETENTION_HOURS")
+    sweep_seconds: float = Field(3600.0, gt=0, validation_alias="NOTIFY_SWEEP_SECONDS")
     webhook_max_attempts: int = Field(8, ge=1, validation_alias="NOTIFY_WEBHOOK_MAX_ATTEMPTS")
     webhook_backoff_base_seconds: float = Field(5.0, gt=0, validation_alias="NOTIFY_WEBHOOK_BACKOFF_BASE_SECONDS")
     webhook_backoff_cap_seconds: float = Field(3600.0, gt=0, validation_alias="NOTIFY_WEBHOOK_BACKOFF_CAP_SECONDS")
     webhook_timeout_seconds: float = Field(5.0, gt=0, validation_alias="NOTIFY_WEBHOOK_TIMEOUT_SECONDS")
     webhook_concurrency: int = Field(32, ge=1, validation_alias="NOTIFY_WEBHOOK_CONCURRENCY")
     webhook_per_endpoint: int = Field(2, ge=1, validation_alias="NOTIFY_WEBHOOK_PER_ENDPOINT")
-    webhook_poll_seconds: float = Field(0.5, gt=0, validation_alias="NOTIFY_WEBHOOK_POLL_SECONDS")
     # Loopback targets are refused like other private networks unless this is set (tests, local dev).
     webhook_allow_loopback: bool = Field(False, validation_alias="NOTIFY_WEBHOOK_ALLOW_LOOPBACK")
 

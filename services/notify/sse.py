@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 
-from services.notify.domain.resume import position_of
+from services.notify.domain.resume import parse_cursor
 from shared.contracts import EventEnvelope
 
 
 def parse_last_event_id(value: str | None) -> int:
     """Ids look like '<prefix>:<position>' or '<position>'; anything else means 'from the start'."""
-    if not value:
-        return 0
-    _, _, tail = value.rpartition(":")
-    return position_of(tail) or 0
+    return parse_cursor(value, None) or 0
 
 
 def frame(envelope: EventEnvelope) -> str:

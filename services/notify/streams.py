@@ -1,7 +1,8 @@
 """One subscriber's stream, independent of transport: history after its cursor, then live events.
 
 Yields items that SSE and WebSocket render the same way. The subscription is registered before the
-history is read and the feed's watermark splits the two, so nothing is missed or sent twice.
+history is read and the partition's watermark splits the two, so nothing is missed or sent twice:
+offsets before it come from memory (or, older than memory, from Kafka), offsets from it on arrive live.
 """
 
 from __future__ import annotations
@@ -14,9 +15,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from services.notify.domain.audiences import Scope
-from services.notify.domain.resume import ResumeDecision, plan_resume
-from services.notify.feed import FeedHub, LiveEvent, Subscription, render
-from services.notify.repository import StatusEventRepository
+from services.notify.domain.resume import (
+    LogView,
+    ResumeDecision,
+    ResumePlan,
+    needs_log_end,
+    plan_resume,
+    position_before,
+)
+from services.notify.feed import FeedHub, LiveEvent, Subscription
+from services.notify.status_log import LogHistoryReader, StatusLogFollower
 
 RECONNECT_MILLISECONDS = 2000
 
@@ -56,33 +64,64 @@ class StreamItem:
         return {"reason": reason, "resume_after": self.position}
 
 
+class StreamSource:
+    """What a stream reads: the feeds in memory, the log's end when asked, and older history from Kafka."""
+
+    def __init__(self, hub: FeedHub, follower: StatusLogFollower, reader: LogHistoryReader) -> None:
+        self.hub = hub
+        self.follower = follower
+        self.reader = reader
+
+
 async def stream_items(
     *,
-    hub: FeedHub,
-    repository: StatusEventRepository,
+    source: StreamSource,
     district_id: str,
     scope: Scope,
     cursor: int | None,
     heartbeat_seconds: float,
     queue_size: int,
 ) -> AsyncGenerator[StreamItem, None]:
-    feed = await hub.feed(district_id)
+    hub = source.hub
+    if not hub.ready.is_set():
+        async with hub.replay_slot():  # counted as replaying: a replica that just started reads its backfill
+            await hub.ready.wait()
+    feed = hub.feed(district_id)
+    partition = feed.partition
     subscription = Subscription(scope, queue_size)
-    watermark = feed.subscribe(subscription)
+    # No await from here to the memory read below: every event before the watermark is in memory or older,
+    # every event from it on reaches the subscription.
+    feed.subscribe(subscription)
     try:
-        async with hub.replay_slot():
-            floor, head = await repository.bounds(district_id)
-            plan = plan_resume(cursor, floor=floor, head=max(head, watermark))
-            history = []
-            if plan.decision is not ResumeDecision.RESET and plan.after < watermark:
-                history = await repository.history(district_id, scope, after=plan.after, upto=watermark)
+        watermark = hub.watermark.get(partition, 0)
+        log_end = await source.follower.log_end(partition) if needs_log_end(cursor, watermark) else None
+        view = LogView(
+            partition=partition,
+            log_start=hub.log_start.get(partition, 0),
+            memory_start=feed.history.start,
+            watermark=watermark,
+            log_end=log_end,
+        )
+        plan = plan_resume(cursor, view)
+        history: list[LiveEvent] = []
+        if plan.decision is not ResumeDecision.RESET:
+            history = feed.history.between(scope, max(plan.from_offset, plan.log_until), watermark)
+            if plan.from_offset < plan.log_until:
+                async with hub.replay_slot():
+                    older = await source.reader.read(district_id, scope, partition, plan.from_offset, plan.log_until)
+                if older is None:  # retention moved past the cursor while we were about to read
+                    plan = ResumePlan(ResumeDecision.RESET, watermark, watermark)
+                    history = []
+                else:
+                    history = older + history
         if plan.decision is ResumeDecision.RESET:
-            last = watermark
+            last = position_before(partition, plan.from_offset)
             yield StreamItem(ItemKind.RESET, position=last)
         else:
-            last = max(plan.after, watermark)
-            for event in history:
-                yield StreamItem(ItemKind.EVENT, event.position, render(event))
+            last = cursor if cursor is not None else 0
+            for live in history:
+                last = live.position
+                yield StreamItem(ItemKind.EVENT, live.position, live)
         # Streams opened in a burst (a reconnect storm, a restart) would otherwise all heartbeat in the
         # same instant, every period: the first one comes at a random point of the second half.
         idle_limit = heartbeat_seconds * random.uniform(0.5, 1.0)
@@ -100,7 +139,7 @@ async def stream_items(
                     yield StreamItem(ItemKind.HEARTBEAT)
                     continue
             if live.position <= last:
-                continue
+                continue  # a cursor from a replica that had read further than this one
             last = live.position
             yield StreamItem(ItemKind.EVENT, live.position, live)
     finally:

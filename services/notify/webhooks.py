@@ -1,9 +1,15 @@
-"""Webhook delivery worker: claims due deliveries from the durable queue, signs, posts, retries, parks.
+"""Webhook delivery worker: signs, posts, retries and parks deliveries of the durable queue.
 
-Each delivery runs in its own task with a timeout, and each endpoint has at most
-`webhook_per_endpoint` deliveries in flight on this replica, so a slow or dead endpoint holds only its
-own slots and never delays the others. A replica that dies mid-delivery leaves a lease that expires,
-and any replica claims the delivery again (at-least-once; receivers de-duplicate by event id).
+Nothing polls the queue. A delivery is attempted when it is enqueued (the consumer hands it over), when its
+retry timer fires (held in memory: `loop.call_later`), or when it is replayed; after a restart or when
+another replica leaves, `recover` reads the pending and in-flight ones once (an indexed equality on a set
+that does not grow with history) and sets their timers again. Each attempt is claimed by a unique insert,
+so a delivery known to several replicas is still attempted by one at a time.
+
+Each delivery runs in its own task with a timeout, and each endpoint has at most `webhook_per_endpoint`
+deliveries in flight on this replica, so a slow or dead endpoint holds only its own slots and never delays
+the others. A replica that dies mid-delivery leaves a lease that expires, and a recovering replica claims
+the delivery again (at-least-once; receivers de-duplicate by event id).
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ import contextlib
 import logging
 import socket
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -37,7 +44,7 @@ from services.notify.domain.targets import (
     parse_target,
 )
 from services.notify.settings import NotifySettings
-from services.notify.webhook_store import DeliveryRepository, WebhookEndpointRepository
+from services.notify.webhook_store import DELIVERING, PENDING, DeliveryRepository, WebhookEndpointRepository
 from shared.masking import mask_phones_in
 from shared.mongo import Document
 
@@ -101,9 +108,11 @@ class WebhookWorker:
         self._endpoints = endpoints
         self._deliveries = deliveries
         self._settings = settings
+        self._lease = settings.webhook_timeout_seconds * 2 + 10
         self._in_flight: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
+        self._due: deque[Document] = deque()  # deliveries whose time has come, waiting for a free slot
+        self._timers: dict[str, asyncio.TimerHandle] = {}  # delivery id -> its next attempt, in memory
         self._client = httpx.AsyncClient(
             timeout=settings.webhook_timeout_seconds,
             follow_redirects=False,  # a redirect would reach an address that was never checked
@@ -111,30 +120,54 @@ class WebhookWorker:
             limits=httpx.Limits(max_connections=settings.webhook_concurrency * 2),
         )
 
-    def wake(self) -> None:
-        self._wake.set()
+    @property
+    def scheduled(self) -> int:
+        return len(self._timers) + len(self._due) + sum(self._in_flight.values())
 
-    async def run(self) -> None:
+    def submit(self, delivery: Document) -> None:
+        """Attempt the delivery when it is due: now, or when its retry time (or lost lease) comes."""
+        delivery_id = delivery["_id"]
+        if delivery_id in self._timers:
+            self._timers.pop(delivery_id).cancel()
+        if delivery["state"] == DELIVERING:
+            at = delivery.get("lease_until")
+        else:
+            at = delivery.get("next_attempt_at")
+        wait = 0.0 if at is None else (at - datetime.now(UTC)).total_seconds()
+        if wait <= 0:
+            self._due.append(delivery)
+            self._pump()
+            return
+        self._timers[delivery_id] = asyncio.get_running_loop().call_later(wait, self._fire, delivery)
+
+    def _fire(self, delivery: Document) -> None:
+        self._timers.pop(delivery["_id"], None)
+        self._due.append(delivery)
+        self._pump()
+
+    async def recover(self) -> int:
+        """Take up deliveries left pending or in flight (a restart, another replica gone); claims keep it once."""
+        found = await self._deliveries.recoverable()
+        for delivery in found:
+            self.submit(delivery)
+        return len(found)
+
+    def _pump(self) -> None:
+        """Start due deliveries while slots are free; one endpoint never holds more than its share."""
         settings = self._settings
-        lease = settings.webhook_timeout_seconds * 2 + 10
-        while True:
-            try:
-                while sum(self._in_flight.values()) < settings.webhook_concurrency:
-                    busy = [e for e, count in self._in_flight.items() if count >= settings.webhook_per_endpoint]
-                    delivery = await self._deliveries.claim(busy_endpoints=busy, lease_seconds=lease)
-                    if delivery is None:
-                        break
-                    self._start(delivery)
-            except Exception:
-                log.exception("claiming webhook deliveries failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), settings.webhook_poll_seconds)
-            self._wake.clear()
+        waiting: deque[Document] = deque()
+        while self._due and sum(self._in_flight.values()) < settings.webhook_concurrency:
+            delivery = self._due.popleft()
+            if self._in_flight[delivery["endpoint_id"]] >= settings.webhook_per_endpoint:
+                waiting.append(delivery)
+            else:
+                self._start(delivery)
+        self._due.extendleft(reversed(waiting))
 
     def _start(self, delivery: Document) -> None:
         endpoint_id = delivery["endpoint_id"]
         self._in_flight[endpoint_id] += 1
-        task = asyncio.create_task(self._deliver(delivery))
+        task = asyncio.create_task(self._attempt(delivery))
         self._tasks.add(task)
 
         def done(finished: asyncio.Task[None]) -> None:
@@ -142,9 +175,30 @@ class WebhookWorker:
             self._in_flight[endpoint_id] -= 1
             if self._in_flight[endpoint_id] <= 0:
                 del self._in_flight[endpoint_id]
-            self._wake.set()
+            self._pump()
 
         task.add_done_callback(done)
+
+    async def _attempt(self, known: Document) -> None:
+        delivery_id = known["_id"]
+        try:
+            claimed = await self._deliveries.claim(delivery_id, lease_seconds=self._lease)
+        except Exception:
+            log.exception("claiming webhook delivery %s failed; retrying in %.0fs", delivery_id, self._lease)
+            self._retry_later(known, self._lease)
+            return
+        if claimed is None:
+            return  # delivered, parked, gone, or another replica won this attempt: it goes on from there
+        if isinstance(claimed, datetime):  # not due yet (a timer that fired early, a retry set elsewhere)
+            self.submit({**known, "state": PENDING, "next_attempt_at": claimed})
+            return
+        delivery, claim_id = claimed
+        await self._deliver(delivery)
+        with contextlib.suppress(Exception):  # a claim left behind only costs a document
+            await self._deliveries.release(claim_id)
+
+    def _retry_later(self, delivery: Document, seconds: float) -> None:
+        self.submit({**delivery, "state": PENDING, "next_attempt_at": datetime.now(UTC) + timedelta(seconds=seconds)})
 
     async def _deliver(self, delivery: Document) -> None:
         delivery_id = delivery["_id"]
@@ -165,6 +219,8 @@ class WebhookWorker:
                     cap=self._settings.webhook_backoff_cap_seconds,
                 )
             await self._deliveries.failed(delivery_id, error=error, status=status, retry_in=retry_in)
+            if retry_in is not None:
+                self._retry_later(delivery, retry_in)
             log.info(
                 "webhook delivery %s failed (attempt %d): %s; %s",
                 delivery_id,
@@ -175,6 +231,7 @@ class WebhookWorker:
             )
         except Exception:
             log.exception("recording the outcome of webhook delivery %s failed; its lease will expire", delivery_id)
+            self._retry_later(delivery, self._lease)
 
     async def _post(self, delivery: Document) -> tuple[int | None, str]:
         endpoint = await self._endpoints.get(delivery["district_id"], delivery["endpoint_id"])
@@ -205,6 +262,9 @@ class WebhookWorker:
         return response.status_code, "" if response.is_success else f"HTTP {response.status_code}"
 
     async def close(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -197,8 +197,8 @@ def _register(kind: Kind) -> None:
     singular = kind.name.rstrip("s").replace("-", " ")
     read_roles = STAFF if kind.personal else (*STAFF, Role.CLIENT_APP, Role.VOLUNTEER)
 
-    # Volunteers are announced when written, and when their grid or its community moves.
-    announces = kind.name in ("volunteers", "grids", "communities")
+    # Volunteers are announced when written, and when their grid or its community moves; care plans when written.
+    announces = kind.name in ("volunteers", "grids", "communities", "care-plans")
     write_statuses = (401, 403, 404, 409, 422, 429, 503) if announces else (401, 403, 404, 409, 422, 429)
 
     async def put(

@@ -1,4 +1,4 @@
-"""Who may see a stored status event: a request's resident, the volunteers it concerns, the district's operators."""
+"""Who may see a status event: a request's resident, the volunteers it concerns, the district's operators."""
 
 from __future__ import annotations
 
@@ -46,20 +46,3 @@ def matches(scope: Scope, *, request_id: str, volunteers: list[str], routing: di
     if scope.grid_ids and routing.get("grid_id") not in scope.grid_ids:
         return False
     return not scope.statuses or routing.get("status") in scope.statuses
-
-
-def history_filter(district_id: str, scope: Scope) -> dict[str, Any]:
-    """The MongoDB filter selecting a scope's stored events; always starts from the district."""
-    query: dict[str, Any] = {"district_id": district_id, "kind": "event"}
-    if isinstance(scope, RequestScope):
-        query["request_id"] = scope.request_id
-    elif isinstance(scope, VolunteerScope):
-        query["volunteers"] = scope.volunteer_id
-    else:
-        if scope.community_ids:
-            query["community_id"] = {"$in": sorted(scope.community_ids)}
-        if scope.grid_ids:
-            query["grid_id"] = {"$in": sorted(scope.grid_ids)}
-        if scope.statuses:
-            query["status"] = {"$in": sorted(scope.statuses)}
-    return query

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 import websockets
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.notify.repository import StatusEventRepository
+from services.notify.domain.resume import place_of
 from shared.api_keys import ApiKeyRepository, Role
 from shared.contracts.status import REQUEST_ASSIGNED, REQUEST_OFFERED, REQUEST_RECEIVED, REQUEST_STARTED
 from shared.kafka import EventPublisher
@@ -24,6 +25,15 @@ from tests.e2e.service_processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
 Replicas = tuple[ServiceProcess, ServiceProcess]
+
+
+async def delete_records_before(settings: PlatformSettings, partition: int, offset: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_records({TopicPartition(settings.topics().status, partition): RecordsToDelete(offset)})
+    finally:
+        await admin.close()
 
 
 def new_request(settings: PlatformSettings, district_id: str = "chengzhong") -> tuple[str, str]:
@@ -99,15 +109,11 @@ class TestResidentStream:
         assert other_district.status_code == 404
         assert other_id != request_id
 
-    async def test_cursor_behind_expired_history_gets_an_explicit_reset(
-        self,
-        notify_replicas: Replicas,
-        status_publisher: EventPublisher,
-        platform_settings: PlatformSettings,
-        db: AsyncDatabase[Document],
+    async def test_cursor_behind_the_logs_retention_gets_an_explicit_reset(
+        self, notify_replicas: Replicas, status_publisher: EventPublisher, platform_settings: PlatformSettings
     ) -> None:
         first, _ = notify_replicas
-        district = f"d{uuid.uuid4().hex[:6]}"  # its own district, so expiring history touches no other test
+        district = f"d{uuid.uuid4().hex[:6]}"  # its own district; the tests before it are done with its partition
         request_id, token = new_request(platform_settings, district)
         path = f"{first.url}/v1/districts/{district}/requests/{request_id}/events?access_token={token}"
         for sequence in (1, 2):
@@ -121,10 +127,11 @@ class TestResidentStream:
             )
         async with sse(path) as stream:
             old = await stream.take(2)
-        await db.status_events.update_many(
-            {"district_id": district}, {"$set": {"stored_at": datetime.now(UTC) - timedelta(days=3)}}
-        )
-        await StatusEventRepository(db).expire(timedelta(hours=24))
+        # What retention does to a partition, done at once: the log now begins just after old[1], so a
+        # client that saw only old[0] can no longer get everything it missed.
+        seen_last = place_of(int(old[1].id))
+        await delete_records_before(platform_settings, seen_last.partition, seen_last.next_offset)
+        await asyncio.sleep(1.5)  # NOTIFY_HORIZON_REFRESH_SECONDS in the conftest: the replica looks again
 
         async with sse(path, headers={"Last-Event-ID": old[0].id}) as stream:
             reset = await stream.next()

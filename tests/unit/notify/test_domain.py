@@ -12,18 +12,25 @@ from services.notify.domain.audiences import (
     DistrictScope,
     RequestScope,
     VolunteerScope,
-    history_filter,
     matches,
     volunteers_of,
 )
 from services.notify.domain.backoff import retry_delay, should_park
-from services.notify.domain.messages import RESIDENT_TEMPLATES, VOLUNTEER_TEMPLATES, render
 from services.notify.domain.preferences import Channel, Preferences, QuietHours, push_channels
 from services.notify.domain.quiet_hours import in_quiet_hours
-from services.notify.domain.resume import ResumeDecision, parse_cursor, plan_resume
+from services.notify.domain.resume import (
+    PARTITION_SLOTS,
+    LogView,
+    ResumeDecision,
+    needs_log_end,
+    parse_cursor,
+    place_of,
+    plan_resume,
+    position_before,
+    position_of,
+)
 from services.notify.domain.signatures import sign, verify
 from services.notify.domain.targets import RefusedTarget, check_address, check_url_shape
-from shared.contracts.status import STATUS_EVENT_TYPES
 from shared.masking import mask_address, mask_phone, mask_phones_in
 
 
@@ -161,12 +168,15 @@ class TestAudiences:
         assert not matches(DistrictScope(community_ids=frozenset({"other"})), **event)
         assert not matches(DistrictScope(statuses=frozenset({"assigned"})), **event)
 
-    def test_history_filter_always_starts_from_the_district(self) -> None:
-        for scope in (RequestScope("r1"), VolunteerScope("v1"), DistrictScope(grid_ids=frozenset({"g"}))):
-            query = history_filter("chengzhong", scope)
-            assert query["district_id"] == "chengzhong" and query["kind"] == "event"
-        assert history_filter("d", VolunteerScope("v1"))["volunteers"] == "v1"
-        assert history_filter("d", DistrictScope(grid_ids=frozenset({"g"})))["grid_id"] == {"$in": ["g"]}
+
+# Partition 2 of the status log: offsets 0-99 deleted by retention, memory holds every event of the district
+# from offset 150 on, this replica has read up to offset 200 (exclusive).
+VIEW = LogView(partition=2, log_start=100, memory_start=150, watermark=200)
+
+
+def after(offset: int, partition: int = 2) -> int:
+    """The cursor of a client that saw the record at `offset`."""
+    return position_of(partition, offset)
 
 
 class TestResume:
@@ -175,30 +185,39 @@ class TestResume:
         assert parse_cursor("chengzhong:12", None) == 12
         assert parse_cursor(None, None) is None
         assert parse_cursor("garbage", None) is None
+        assert parse_cursor("0", None) is None and parse_cursor(None, 0) is None  # 0: from the start, i.e. fresh
+        assert parse_cursor("²", None) is None
 
-    def test_plans(self) -> None:
-        assert plan_resume(None, floor=3, head=10).decision is ResumeDecision.FRESH
-        assert plan_resume(None, floor=3, head=10).after == 3
-        assert plan_resume(5, floor=3, head=10) == plan_resume(5, floor=0, head=10)
-        assert plan_resume(5, floor=3, head=10).decision is ResumeDecision.RESUME
-        assert plan_resume(2, floor=3, head=10).decision is ResumeDecision.RESET  # history expired past the cursor
-        assert plan_resume(11, floor=0, head=10).decision is ResumeDecision.RESET  # a cursor we never issued
+    def test_a_position_is_a_place_in_the_log_and_orders_a_partition_by_offset(self) -> None:
+        assert place_of(position_of(5, 41)).partition == 5 and place_of(position_of(5, 41)).next_offset == 42
+        assert place_of(position_before(5, 42)) == place_of(position_of(5, 41))
+        assert position_of(3, 7) < position_of(3, 8) < position_of(3, 9)
+        assert position_of(PARTITION_SLOTS - 1, 0) < position_of(0, 1)  # one number per (partition, offset)
 
+    def test_fresh_replays_what_memory_holds_within_the_log(self) -> None:
+        plan = plan_resume(None, VIEW)
+        assert plan.decision is ResumeDecision.FRESH and plan.from_offset == plan.log_until == 150
+        expired_memory = plan_resume(None, LogView(partition=2, log_start=160, memory_start=150, watermark=200))
+        assert expired_memory.from_offset == 160  # never an event the log itself no longer has
 
-class TestMessages:
-    def test_every_resident_facing_type_has_both_languages_and_is_short(self) -> None:
-        for templates in (RESIDENT_TEMPLATES, VOLUNTEER_TEMPLATES):
-            for event_type, by_language in templates.items():
-                assert event_type in STATUS_EVENT_TYPES
-                assert set(by_language) == {"zh", "en"}
-                assert len(by_language["zh"]) <= 30 and len(by_language["en"]) <= 80
+    def test_a_cursor_inside_memory_reads_no_log(self) -> None:
+        plan = plan_resume(after(170), VIEW)
+        assert plan.decision is ResumeDecision.RESUME and plan.from_offset == plan.log_until == 171
 
-    def test_render_in_the_residents_language_without_ids(self) -> None:
-        data = {"level": "community", "menu_item_code": "errand.groceries"}
-        zh = render(RESIDENT_TEMPLATES, "request.escalated", data, language="zh")
-        en = render(RESIDENT_TEMPLATES, "request.escalated", data, language="en")
-        assert zh is not None and zh.text == "您的求助已交给社区处理。"
-        assert en is not None and en.text == "Your request has been passed to the community office."
-        fallback = render(RESIDENT_TEMPLATES, "request.assigned", data, language="bo")
-        assert fallback is not None and fallback.language == "zh"
-        assert render(RESIDENT_TEMPLATES, "request.note_added", data, language="zh") is None
+    def test_a_cursor_older_than_memory_reads_the_log_up_to_memory(self) -> None:
+        plan = plan_resume(after(120), VIEW)
+        assert plan.decision is ResumeDecision.RESUME and (plan.from_offset, plan.log_until) == (121, 150)
+        assert plan_resume(after(99), VIEW).log_until == 150  # offset 100 is the first kept: still in reach
+
+    def test_reset_beyond_the_horizon_on_another_partition_or_never_issued(self) -> None:
+        assert plan_resume(after(98), VIEW).decision is ResumeDecision.RESET  # offset 99 left the log
+        assert plan_resume(after(170, partition=3), VIEW).decision is ResumeDecision.RESET
+        never = plan_resume(after(500), LogView(2, 100, 150, 200, log_end=260))
+        assert never.decision is ResumeDecision.RESET and never.from_offset == 200
+
+    def test_a_cursor_from_a_replica_that_read_further_waits_for_live_events(self) -> None:
+        cursor = after(230)
+        assert needs_log_end(cursor, VIEW.watermark) and not needs_log_end(after(150), VIEW.watermark)
+        plan = plan_resume(cursor, LogView(2, 100, 150, 200, log_end=260))
+        assert plan.decision is ResumeDecision.RESUME and plan.from_offset == plan.log_until == 231
+        assert plan_resume(cursor, VIEW).decision is ResumeDecision.RESET  # asked without the log's end: unknown

@@ -1,39 +1,91 @@
-"""Backpressure and framing of stream items, without I/O."""
+"""Feeds, recent history and stream resume in memory, without I/O (the log's reader and end are stand-ins)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 
-from services.notify.domain.audiences import RequestScope
-from services.notify.feed import REPLAY_CONCURRENCY, FeedHub, Subscription, render
-from services.notify.repository import StoredEvent
-from services.notify.streams import ItemKind, StreamItem, stream_items
+from services.notify.domain.audiences import DistrictScope, RequestScope, Scope, VolunteerScope
+from services.notify.domain.resume import position_of
+from services.notify.feed import REPLAY_CONCURRENCY, FeedHub, LiveEvent, RecentHistory, Subscription, render
+from services.notify.streams import ItemKind, StreamItem, StreamSource, stream_items
+from shared.contracts import StatusChangedV1, new_event
+
+DISTRICT = "chengzhong"
 
 
-def stored(position: int) -> StoredEvent:
-    envelope = {"id": f"r1:{position}", "type": "request.started", "request_id": "r1", "data": {"sequence": position}}
-    return StoredEvent(position, "chengzhong", "r1", "request.started", [], {"status": "started"}, envelope)
+def event(offset: int, request_id: str = "r1", *, partition: int = 0, volunteers: tuple[str, ...] = ()) -> LiveEvent:
+    envelope = new_event(
+        event_type="request.started",
+        source="test",
+        district_id=DISTRICT,
+        request_id=request_id,
+        event_id=f"{request_id}:{offset}",
+        data=StatusChangedV1(status="in_progress", sequence=offset + 1, volunteer_ids=list(volunteers)),
+    )
+    return render(partition, offset, envelope)
 
 
-async def test_a_full_queue_marks_the_slow_client_instead_of_growing() -> None:
+class LogStandIn:
+    """The Kafka side of a stream: records older than memory, and where the log ends."""
+
+    def __init__(self, older: list[LiveEvent], end: int) -> None:
+        self.older = older
+        self.end = end
+        self.reads: list[tuple[int, int]] = []
+        self.reading = 0
+        self.most = 0
+
+    async def read(self, district_id: str, scope: Scope, partition: int, start: int, end: int) -> list[LiveEvent]:
+        self.reads.append((start, end))
+        self.reading += 1
+        self.most = max(self.most, self.reading)
+        await asyncio.sleep(0.01)
+        self.reading -= 1
+        return [e for e in self.older if start <= e.offset < end and e.visible_to(scope)]
+
+    async def log_end(self, partition: int) -> int:
+        return self.end
+
+
+def hub_at(memory_start: int, *, log_start: int = 0, recent: int = 100) -> FeedHub:
+    hub = FeedHub(recent_per_district=recent)
+    hub.begin({0: memory_start}, {0: log_start})
+    hub.ready.set()
+    return hub
+
+
+async def take(stream: object, count: int) -> list[StreamItem]:
+    return [await anext(stream) for _ in range(count)]  # type: ignore[call-overload]
+
+
+RESIDENT = RequestScope("r1")
+
+
+def stream(hub: FeedHub, log: LogStandIn, cursor: int | None, scope: Scope = RESIDENT, heartbeat: float = 5) -> object:
+    source = StreamSource(hub, log, log)  # type: ignore[arg-type]
+    return stream_items(
+        source=source, district_id=DISTRICT, scope=scope, cursor=cursor, heartbeat_seconds=heartbeat, queue_size=64
+    )
+
+
+def test_a_full_queue_marks_the_slow_client_instead_of_growing() -> None:
     subscription = Subscription(RequestScope("r1"), queue_size=2)
-    for position in (1, 2, 3, 4):
-        subscription.offer(render(stored(position)))
+    for offset in (1, 2, 3, 4):
+        subscription.offer(event(offset))
 
     assert subscription.overflowed
     assert subscription.queue.qsize() == 2
-    assert isinstance(subscription.queue, asyncio.Queue)
 
 
-def test_sse_and_websocket_carry_the_same_id_type_and_envelope() -> None:
-    live = render(stored(7))
+def test_sse_and_websocket_carry_the_same_position_type_and_envelope() -> None:
+    live = event(6, partition=3)
     sse_lines = live.sse.split("\n")
     ws = json.loads(live.ws)
 
-    assert sse_lines[0] == "id: 7" and sse_lines[1] == "event: request.started"
+    assert sse_lines[0] == f"id: {position_of(3, 6)}" and sse_lines[1] == "event: request.started"
     assert json.loads(sse_lines[2].removeprefix("data: ")) == ws["data"]
-    assert ws["id"] == "7" and ws["event"] == "request.started"
+    assert ws["id"] == str(position_of(3, 6)) and ws["data"]["id"] == "r1:6"
 
 
 def test_overflow_and_reset_carry_the_resume_pointer() -> None:
@@ -46,52 +98,92 @@ def test_overflow_and_reset_carry_the_resume_pointer() -> None:
     assert StreamItem(ItemKind.HEARTBEAT).sse() == ": heartbeat\n\n"
 
 
-class SlowHistory:
-    """Just enough of StatusEventRepository for a feed and streams; history reads take a while."""
+def test_recent_history_is_bounded_and_read_by_request_and_volunteer() -> None:
+    history = RecentHistory(limit=3, start=10)
+    for offset, request_id, volunteers in ((10, "r1", ("v1",)), (11, "r2", ()), (12, "r1", ()), (13, "r2", ("v1",))):
+        history.append(event(offset, request_id, volunteers=volunteers))
 
-    def __init__(self) -> None:
-        self.reading = 0
-        self.most = 0
-
-    async def settled_start(self, district_id: str, settle_seconds: float) -> int:
-        return 0
-
-    async def after(self, district_id: str, position: int, limit: int = 500) -> list[dict[str, object]]:
-        return []
-
-    async def bounds(self, district_id: str) -> tuple[int, int]:
-        return 0, 0
-
-    async def history(self, district_id: str, scope: object, *, after: int, upto: int) -> list[StoredEvent]:
-        self.reading += 1
-        self.most = max(self.most, self.reading)
-        await asyncio.sleep(0.01)
-        self.reading -= 1
-        return []
+    assert len(history) == 3 and history.start == 11  # offset 10 evicted: memory is complete from 11 on
+    assert [e.offset for e in history.between(RequestScope("r1"), 11, 20)] == [12]
+    assert [e.offset for e in history.between(VolunteerScope("v1"), 0, 20)] == [13]
+    assert [e.offset for e in history.between(DistrictScope(), 12, 13)] == [12]
+    assert history.between(RequestScope("nobody"), 0, 20) == []
 
 
-async def test_a_reconnect_storm_reads_history_a_few_streams_at_a_time() -> None:
-    repository = SlowHistory()
-    hub = FeedHub(repository, gap_timeout=1.0, poll_seconds=60.0)  # type: ignore[arg-type]
-    feed = await hub.feed("d1")
-    feed.watermark = 5  # there is history to read
+async def test_resume_inside_memory_replays_exactly_the_missed_events_then_live() -> None:
+    hub = hub_at(0)
+    for offset in range(5):
+        hub.deliver(event(offset, "r1" if offset % 2 == 0 else "r2"))
+    log = LogStandIn([], end=5)
+
+    items = stream(hub, log, cursor=position_of(0, 0))
+    missed = await take(items, 2)
+    hub.deliver(event(5, "r2"))
+    hub.deliver(event(6, "r1"))
+    live = await take(items, 1)
+
+    assert [i.position for i in missed] == [position_of(0, 2), position_of(0, 4)]
+    assert live[0].position == position_of(0, 6)
+    assert log.reads == []
+    await items.aclose()  # type: ignore[attr-defined]
+    assert hub.connections == 0
+
+
+async def test_resume_older_than_memory_reads_the_gap_from_the_log() -> None:
+    older = [event(offset) for offset in range(10, 20)]
+    hub = hub_at(20, log_start=10)
+    hub.deliver(event(20))
+    log = LogStandIn(older, end=21)
+
+    items = stream(hub, log, cursor=position_of(0, 14))
+    replayed = await take(items, 6)
+
+    assert log.reads == [(15, 20)]
+    assert [i.position for i in replayed] == [position_of(0, offset) for offset in range(15, 21)]
+    await items.aclose()  # type: ignore[attr-defined]
+
+
+async def test_a_cursor_beyond_the_horizon_gets_reset_then_live_events() -> None:
+    hub = hub_at(20, log_start=10)
+    hub.deliver(event(20))
+    log = LogStandIn([], end=21)
+
+    items = stream(hub, log, cursor=position_of(0, 5))
+    (reset,) = await take(items, 1)
+    hub.deliver(event(21))
+    (live,) = await take(items, 1)
+
+    assert reset.kind is ItemKind.RESET and reset.position == position_of(0, 20)
+    assert live.position == position_of(0, 21) > reset.position
+    await items.aclose()  # type: ignore[attr-defined]
+
+
+async def test_a_cursor_from_a_replica_further_ahead_skips_what_it_saw() -> None:
+    hub = hub_at(0)
+    hub.deliver(event(0))
+    log = LogStandIn([], end=3)  # another replica already read offsets 1 and 2
+
+    items = stream(hub, log, cursor=position_of(0, 2))
+    for offset in (1, 2, 3):
+        hub.deliver(event(offset))
+    (first,) = await take(items, 1)
+
+    assert first.position == position_of(0, 3)
+    await items.aclose()  # type: ignore[attr-defined]
+
+
+async def test_a_reconnect_storm_reads_the_log_a_few_streams_at_a_time() -> None:
+    hub = hub_at(50, log_start=0)
+    log = LogStandIn([], end=50)
     streams = [
-        stream_items(
-            hub=hub,
-            repository=repository,  # type: ignore[arg-type]
-            district_id="d1",
-            scope=RequestScope(f"r{n}"),
-            cursor=None,
-            heartbeat_seconds=0.05,
-            queue_size=8,
-        )
+        stream(hub, log, position_of(0, 10), RequestScope(f"r{n}"), heartbeat=0.05)
         for n in range(REPLAY_CONCURRENCY * 3)
     ]
-    first = await asyncio.gather(*(anext(stream) for stream in streams))  # history read, then a heartbeat
+
+    first = await asyncio.gather(*(anext(s) for s in streams))  # type: ignore[call-overload]
 
     assert {item.kind for item in first} == {ItemKind.HEARTBEAT}
-    assert repository.most == REPLAY_CONCURRENCY
-    assert hub.replaying == 0 and feed.connections == len(streams)
-    await asyncio.gather(*(stream.aclose() for stream in streams))
-    assert feed.connections == 0
-    await hub.close()
+    assert log.most == REPLAY_CONCURRENCY
+    assert hub.replaying == 0 and hub.connections == len(streams)
+    await asyncio.gather(*(s.aclose() for s in streams))  # type: ignore[attr-defined]
+    assert hub.connections == 0

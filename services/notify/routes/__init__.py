@@ -1,0 +1,1 @@
+"""Notify's HTTP and WebSocket routes, one router per audience."""

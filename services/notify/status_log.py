@@ -1,0 +1,220 @@
+"""The status log as notify's history: a follower that reads every partition into memory, and readers of the past.
+
+Every replica follows the whole of `grid.status.v2` without a consumer group (nothing to commit: a replica
+that restarts reads the log's recent part again). At start it seeks each partition back by
+`NOTIFY_STARTUP_BACKFILL` records, so streams that reconnect to a restarted replica find their recent
+history in memory; from then on it hands each record to the feeds as it arrives. A stream whose cursor lies
+before what memory holds reads the gap from Kafka with a short-lived assignment of one partition: a seek
+and bounded batches, at most `NOTIFY_LOG_READERS` at once. The horizon is the topic's retention: a cursor
+before the partition's first offset gets `reset`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError, OffsetOutOfRangeError
+
+from services.notify.domain.audiences import RequestScope, Scope
+from services.notify.feed import FeedHub, LiveEvent, render
+from shared.contracts import EventEnvelope
+from shared.kafka import client_options
+
+log = logging.getLogger(__name__)
+READ_BATCH = 500
+
+
+def log_consumer(bootstrap: str, *, reset: str) -> AIOKafkaConsumer:
+    """A consumer without a group: partitions are assigned by hand, offsets never committed."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset=reset,
+        isolation_level="read_committed",
+        **client_options(),
+    )
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
+    await admin.start()
+    try:
+        for _ in range(50):  # the topic exists (ensure_topics ran); its metadata may lag a moment
+            for described in await admin.describe_topics([topic]):
+                found = sorted(int(p["partition"]) for p in described.get("partitions", ()))
+                if described.get("topic") == topic and found:
+                    return found
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+    raise RuntimeError(f"no partitions of {topic}")
+
+
+def parse(partition: int, offset: int, value: bytes | None) -> LiveEvent | None:
+    """A record as a stream event; None for one that is not a status event (the consumer dead-letters it)."""
+    if value is None:
+        return None
+    try:
+        return render(partition, offset, EventEnvelope.from_bytes(value))
+    except Exception as exc:
+        log.warning("status record %d:%d is not a status event, skipped in streams: %s", partition, offset, exc)
+        return None
+
+
+class StatusLogFollower:
+    def __init__(
+        self, *, bootstrap: str, topic: str, hub: FeedHub, backfill: int, horizon_refresh_seconds: float
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._hub = hub
+        self._backfill = backfill
+        self._refresh = horizon_refresh_seconds
+        self._consumer: AIOKafkaConsumer | None = None
+        self._partitions: list[TopicPartition] = []
+        self._ends: dict[int, int] = {}
+
+    async def start(self) -> None:
+        consumer = log_consumer(self._bootstrap, reset="earliest")
+        await consumer.start()
+        self._consumer = consumer
+        partitions = await partitions_of(self._bootstrap, self._topic)
+        self._partitions = [TopicPartition(self._topic, p) for p in partitions]
+        consumer.assign(self._partitions)
+        for attempt in range(1, 31):  # a topic created a moment ago may not have its leaders yet
+            try:
+                begins = await consumer.beginning_offsets(self._partitions)
+                ends = await consumer.end_offsets(self._partitions)
+                break
+            except KafkaError:
+                if attempt == 30:
+                    raise
+                await asyncio.sleep(0.5)
+        starts = {tp.partition: max(begins[tp], ends[tp] - self._backfill) for tp in self._partitions}
+        for tp in self._partitions:
+            consumer.seek(tp, starts[tp.partition])
+        self._hub.begin(starts, {tp.partition: begins[tp] for tp in self._partitions})
+        self._ends = {tp.partition: ends[tp] for tp in self._partitions}
+        log.info("following %s from %s (log ends at %s)", self._topic, starts, self._ends)
+        self._check_ready()
+
+    def _check_ready(self) -> None:
+        if not self._hub.ready.is_set() and all(self._hub.watermark[p] >= end for p, end in self._ends.items()):
+            self._hub.ready.set()
+            log.info("recent history read: %d events in memory", self._hub.recent_events)
+
+    async def run(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None, "start() first"
+        next_refresh = time.monotonic() + self._refresh
+        try:
+            while True:
+                try:
+                    batches = await consumer.getmany(timeout_ms=1000, max_records=READ_BATCH)
+                    for tp, records in batches.items():
+                        for record in records:
+                            live = parse(tp.partition, record.offset, record.value)
+                            if live is None:
+                                self._hub.passed(tp.partition, record.offset + 1)
+                            else:
+                                self._hub.deliver(live)
+                    for tp in self._partitions:  # past transaction markers, which carry no record
+                        self._hub.passed(tp.partition, await consumer.position(tp))
+                    self._check_ready()
+                    if time.monotonic() >= next_refresh:
+                        next_refresh = time.monotonic() + self._refresh
+                        begins = await consumer.beginning_offsets(self._partitions)
+                        self._hub.log_start.update({tp.partition: offset for tp, offset in begins.items()})
+                except KafkaError:
+                    log.exception("reading the status log failed; retrying")
+                    await asyncio.sleep(1)
+        finally:
+            await consumer.stop()
+
+    async def log_end(self, partition: int) -> int:
+        assert self._consumer is not None
+        tp = TopicPartition(self._topic, partition)
+        ends = await self._consumer.end_offsets([tp])
+        return int(ends[tp])
+
+
+class LogHistoryReader:
+    """Reads one district's events of an offset range from Kafka, a few ranges at a time."""
+
+    def __init__(self, *, bootstrap: str, topic: str, readers: int, timeout_seconds: float) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._timeout = timeout_seconds
+        self._idle: asyncio.Queue[AIOKafkaConsumer] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(readers)
+        self._all: list[AIOKafkaConsumer] = []
+        self.records_read = 0
+
+    @contextlib.asynccontextmanager
+    async def _reader(self) -> AsyncIterator[AIOKafkaConsumer]:
+        async with self._slots:
+            if self._idle.empty():
+                consumer = log_consumer(self._bootstrap, reset="none")
+                await consumer.start()
+                self._all.append(consumer)
+            else:
+                consumer = self._idle.get_nowait()
+            try:
+                yield consumer
+            finally:
+                consumer.unsubscribe()
+                self._idle.put_nowait(consumer)
+
+    async def read(
+        self, district_id: str, scope: Scope, partition: int, start: int, end: int
+    ) -> list[LiveEvent] | None:
+        """The scope's events at offsets [start, end) of the partition; None when `start` left the log (or the
+        read took longer than NOTIFY_LOG_READ_TIMEOUT_SECONDS): the stream then gets `reset`."""
+        key = district_id.encode()
+        needle = scope.request_id.encode() if isinstance(scope, RequestScope) else None
+        tp = TopicPartition(self._topic, partition)
+        found: list[LiveEvent] = []
+        async with self._reader() as consumer:
+            consumer.assign([tp])
+            consumer.seek(tp, start)
+            position = start
+            try:
+                async with asyncio.timeout(self._timeout):
+                    while position < end:
+                        batches = await consumer.getmany(tp, timeout_ms=1000, max_records=READ_BATCH)
+                        for record in batches.get(tp, []):
+                            if record.offset >= end:
+                                return found
+                            self.records_read += 1
+                            # Cheap tests first: most records of the partition are other districts' or requests'.
+                            if record.key != key or record.value is None or (needle and needle not in record.value):
+                                continue
+                            live = parse(partition, record.offset, record.value)
+                            if live is not None and live.district_id == district_id and live.visible_to(scope):
+                                found.append(live)
+                        position = max(position, await consumer.position(tp))
+            except OffsetOutOfRangeError:
+                return None
+            except TimeoutError:
+                # A client asking for days of a busy partition would otherwise retry the same read forever.
+                log.warning(
+                    "reading %s offsets %d-%d of partition %d took over %ss; the stream gets reset",
+                    district_id,
+                    start,
+                    end,
+                    partition,
+                    self._timeout,
+                )
+                return None
+        return found
+
+    async def close(self) -> None:
+        for consumer in self._all:
+            await consumer.stop()
