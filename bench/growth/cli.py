@@ -90,6 +90,13 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--streams", type=int, help="resident streams of the reconnect storm (10000)")
     p.add_argument("--missed", type=int, default=2, help="events each stream misses while disconnected")
     p.add_argument("--rest-seconds", type=float, help="CPU sampled at rest (60)")
+    p.add_argument(
+        "--settle-percent",
+        type=float,
+        default=10.0,
+        help="at rest starts once a 5 s window of services + database is below this %% of one core",
+    )
+    p.add_argument("--settle-timeout", type=float, help="seconds to wait for that, then measure anyway (900)")
     p.add_argument("--reads", type=int, help="sequential reads per dashboard endpoint (30)")
     p.add_argument(
         "--read-budget", type=float, default=60.0, help="seconds per dashboard endpoint; fewer reads when slower"
@@ -108,6 +115,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     args.streams = args.streams or (200 if quick else 10_000)
     args.rest_seconds = args.rest_seconds or (10.0 if quick else 60.0)
     args.reads = args.reads or (10 if quick else 30)
+    args.settle_timeout = args.settle_timeout or (120.0 if quick else 900.0)
     return args
 
 
@@ -118,6 +126,7 @@ class Scenario:
     preload_events_s: float = math.nan
     preload_requests_s: float = math.nan
     caught_up_s: float = math.nan  # end of preload -> notify had the last event
+    settled_s: float = math.nan  # then until the services and the database went quiet (their side work done)
     rest_percent: dict[str, float] = field(default_factory=dict)  # process group -> % of one core
     dashboard_ms: dict[str, dict[str, float]] = field(default_factory=dict)  # endpoint -> p50/p99/max
     streams: int = 0
@@ -367,7 +376,13 @@ async def run_scenario(scenario: Scenario, args: argparse.Namespace) -> None:
             )
         scenario.caught_up_s = await stack.seen_by_notify(args.catch_up_timeout)
         say(f"  notify had every event {scenario.caught_up_s:.1f}s after the preload; at rest {args.rest_seconds:g}s")
-        await asyncio.sleep(3)  # the last batch's writes settle
+        started = time.perf_counter()
+        while time.perf_counter() - started < args.settle_timeout:
+            window = await rest_cpu(stack, args.run_dir, 5.0)
+            if sum(v for k, v in window.items() if k != "kafka") < args.settle_percent:
+                break
+        scenario.settled_s = time.perf_counter() - started
+        say(f"  quiet after {scenario.settled_s:.0f}s more (services + database below {args.settle_percent:g}%)")
         scenario.rest_percent = await rest_cpu(stack, args.run_dir, args.rest_seconds)
         say(
             f"  at rest: services and database {scenario.rest_platform:.1f}% of one core, with Kafka "
