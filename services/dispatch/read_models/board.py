@@ -16,19 +16,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from services.dispatch.domain.matching import Volunteer
 from shared.mongo import Document
 
 BOARD_COLLECTION: Final = "district_boards"
 # The queue's rows on the board, newest first; counts, loads and the overdue list cover every live request.
 ROWS_KEPT: Final = 300
 OVERDUE_KEPT: Final = 300
+HOLDING: Final = frozenset({"assigned", "in_progress"})
 ROW_FIELDS: Final = (
     "status",
     "level",
     "priority",
     "grid_id",
-    "community_id",  # the page names the item by its community's menu
+    "community_id",
     "menu_item_code",
     "assigned_volunteer_id",
     "offered_volunteer_ids",
@@ -76,7 +76,7 @@ class BoardState:
             else:
                 self.rows.pop(document["_id"], None)
 
-    def document(self, volunteers: Iterable[Volunteer], now: datetime, epoch: int) -> Document:
+    def document(self, now: datetime, epoch: int) -> Document:
         rows = list(self.rows.values())
         counts = Counter((row["status"], row["level"]) for row in rows)
         per_grid = Counter(row.get("grid_id") or "unknown" for row in rows)
@@ -85,19 +85,11 @@ class BoardState:
             key=lambda row: (row["sla_due_at"], row["request_id"]),
         )
         newest = sorted(rows, key=lambda row: (row.get("submitted_at") or now, row["request_id"]), reverse=True)
-        loads = sorted(
-            (
-                {
-                    "volunteer_id": v.volunteer_id,
-                    "grid_id": v.home.grid_id,
-                    "open_assignments": v.open_assignments,
-                    "capacity": v.capacity,
-                    "last_assigned_at": v.last_assigned_at,
-                }
-                for v in volunteers
-            ),
-            key=lambda load: (load["grid_id"], load["volunteer_id"]),
-        )
+        # A volunteer's load is the live requests they hold (assigned or in progress), as the roster counts it;
+        # from the rows, so a roster of 100k costs nothing here. Volunteers holding none are left out.
+        held = Counter(row.get("assigned_volunteer_id") for row in rows if row["status"] in HOLDING)
+        held.pop(None, None)
+        loads = [{"volunteer_id": v, "open_assignments": n} for v, n in sorted(held.items())]
         board = {
             "counts": [{"status": s, "level": lv, "count": n} for (s, lv), n in sorted(counts.items())],
             "load_per_grid": [{"grid_id": g, "open": n} for g, n in sorted(per_grid.items())],
