@@ -103,6 +103,11 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--workers", type=int, default=2, help="stream generator processes")
     p.add_argument("--storm-timeout", type=float, default=300.0, help="seconds a stream may take in the storm")
+    p.add_argument(
+        "--preload-live",
+        action="store_true",
+        help="preload while the services run (notify then works through every event's webhooks and messages)",
+    )
     p.add_argument("--catch-up-timeout", type=float, default=7200.0, help="seconds notify may take to consume")
     p.add_argument("--run-dir", type=Path, default=Path(os.environ.get("GRID_RUN_DIR", ROOT / ".run")))
     p.add_argument("--keep", action="store_true", help="keep each scenario's database and topics")
@@ -190,8 +195,8 @@ class Stack:
     def token(self, request_id: str) -> str:
         return access_token(self.signing_key, request_id)
 
-    async def start(self) -> str:
-        """Reference data and an operator key in the fresh database, the topics, then the services."""
+    async def prepare(self) -> str:
+        """Reference data and an operator key in the fresh database, and the topics."""
         client = connect(self.settings)
         try:
             db = database(client, self.settings)
@@ -200,9 +205,11 @@ class Stack:
         finally:
             await client.close()
         await ensure_topics(self.settings.kafka_bootstrap, self.settings.topics())
+        return key
+
+    async def start_services(self) -> None:
         for service in self.services.values():
             await asyncio.to_thread(service.start, 120.0)
-        return key
 
     async def stop(self, keep: bool) -> None:
         for service in self.services.values():
@@ -356,24 +363,38 @@ async def storm(stack: Stack, scenario: Scenario, args: argparse.Namespace) -> N
         await asyncio.gather(*(g.stop() for g in generators), return_exceptions=True)
 
 
+async def preload_history(stack: Stack, scenario: Scenario) -> None:
+    say(f"  database {stack.settings.mongodb_database}, topics {stack.env['GRID_TOPIC_PREFIX']}*")
+    if scenario.requests:
+        client = connect(stack.settings)
+        try:
+            scenario.preload_requests_s = await preload.closed_requests(
+                database(client, stack.settings), SHAPE, scenario.requests, say
+            )
+        finally:
+            await client.close()
+    if scenario.events:
+        scenario.preload_events_s = await preload.history_events(
+            stack.publisher, stack.topic, stack.district, scenario.events, stack.mint, say
+        )
+
+
 async def run_scenario(scenario: Scenario, args: argparse.Namespace) -> None:
     say(f"scenario: {scenario.name}")
     stack = Stack(args)
     try:
-        key = await stack.start()
-        say(f"  services up (database {stack.settings.mongodb_database}, topics {stack.env['GRID_TOPIC_PREFIX']}*)")
-        if scenario.requests:
-            client = connect(stack.settings)
-            try:
-                scenario.preload_requests_s = await preload.closed_requests(
-                    database(client, stack.settings), SHAPE, scenario.requests, say
-                )
-            finally:
-                await client.close()
-        if scenario.events:
-            scenario.preload_events_s = await preload.history_events(
-                stack.publisher, stack.topic, stack.district, scenario.events, stack.mint, say
-            )
+        key = await stack.prepare()
+        if not args.preload_live:
+            # History that accumulated before the services started, as on a platform running for a year: its
+            # webhooks and messages went out when it happened (notify's side-effect group starts at the log's
+            # end), notify reads recent history back from Kafka, dispatch builds its read models once.
+            await preload_history(stack, scenario)
+            await stack.start_services()
+            say("  services up after the preload")
+        else:
+            await stack.start_services()
+            say("  services up; preloading while they run")
+            await preload_history(stack, scenario)
         scenario.caught_up_s = await stack.seen_by_notify(args.catch_up_timeout)
         say(f"  notify had every event {scenario.caught_up_s:.1f}s after the preload; at rest {args.rest_seconds:g}s")
         started = time.perf_counter()

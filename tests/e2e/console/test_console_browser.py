@@ -14,6 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.api_keys import ApiKeyRepository, Role
 from shared.mongo import Document
+from tests.e2e.linked_heart import link_a_free_volunteer
 from tests.e2e.service_processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
@@ -149,7 +150,8 @@ async def test_the_hotline_desk_looks_a_caller_up_files_with_questions_and_recor
     keys = ApiKeyRepository(db)
     operator_key = await keys.create(district_id="chengzhong", role=Role.OPERATOR, subject="desk-2")
     admin_key = await keys.create(district_id="chengzhong", role=Role.DISTRICT_ADMIN, subject="desk-admin")
-    volunteer_key = await keys.create(district_id="chengzhong", role=Role.VOLUNTEER, subject="v-li-jianguo")
+    heart = await link_a_free_volunteer(services["intake"].url, admin_key, db, HOUSEHOLD, "xgll-01")
+    volunteer_key = await keys.create(district_id="chengzhong", role=Role.VOLUNTEER, subject=heart)
     async with httpx.AsyncClient(base_url=services["intake"].url, timeout=30) as intake:
         item = await intake.put(
             "/v1/districts/chengzhong/communities/xianggelila/menu/errand.prescription",

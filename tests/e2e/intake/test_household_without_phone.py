@@ -13,11 +13,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.api_keys import ApiKeyRepository, Role
 from shared.mongo import Document
+from tests.e2e.linked_heart import link_a_free_volunteer
 from tests.e2e.service_processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
 BASE = "/v1/districts/chengzhong"
-HOUSEHOLD = "r-xgll-01-3-2-401"  # deploy/demo/chengzhong.yaml: 马秀兰, no phone, linked heart v-li-jianguo
+HOUSEHOLD = "r-xgll-01-3-2-401"  # deploy/demo/chengzhong.yaml: 马秀兰, no phone; the test links a free volunteer
 LEADER_PHONE = "13900000101"
 
 
@@ -38,8 +39,10 @@ async def test_filed_at_the_desk_served_by_the_linked_heart_and_rated_on_the_pho
 ) -> None:
     keys = ApiKeyRepository(db)
     operator = await keys.create(district_id="chengzhong", role=Role.OPERATOR, subject="e2e-desk")
-    volunteer = await keys.create(district_id="chengzhong", role=Role.VOLUNTEER, subject="v-li-jianguo")
     url = services["intake"].url
+    admin = await keys.create(district_id="chengzhong", role=Role.DISTRICT_ADMIN, subject="e2e-desk-admin")
+    heart = await link_a_free_volunteer(url, admin, db, HOUSEHOLD, "xgll-01")
+    volunteer = await keys.create(district_id="chengzhong", role=Role.VOLUNTEER, subject=heart)
     async with (
         httpx.AsyncClient(base_url=url, timeout=30, headers={"X-API-Key": operator}) as desk,
         httpx.AsyncClient(base_url=url, timeout=30, headers={"X-API-Key": volunteer}) as phone,
