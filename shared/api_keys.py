@@ -16,6 +16,7 @@ from enum import StrEnum
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared import reference_versions
 from shared.mongo import Document
 
 PREFIX = "gsp"
@@ -63,6 +64,7 @@ def split_key(plaintext: str) -> tuple[str, str] | None:
 
 class ApiKeyRepository:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._db = db
         self._keys = db.api_keys
 
     async def create(self, *, district_id: str | None, role: Role, subject: str, label: str = "") -> str:
@@ -84,9 +86,16 @@ class ApiKeyRepository:
         return plaintext
 
     async def revoke(self, key_id: str) -> bool:
+        """Revoke the key and bump its district's `api_keys` version, so that services holding keys in memory
+        drop it (intake within its check interval). Revoking again bumps again: that is how a revocation whose
+        bump failed is completed."""
+        record = await self._keys.find_one({"_id": key_id})
+        if record is None:
+            return False
         result = await self._keys.update_one(
             {"_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": datetime.now(UTC)}}
         )
+        await reference_versions.bump(self._db, "api_keys", [record.get("district_id")])
         return result.modified_count == 1
 
     async def authenticate(self, plaintext: str) -> Principal | None:

@@ -18,7 +18,7 @@ _API_KEY = re.compile(r"\b(gsp_[0-9a-f]{16}_)[A-Za-z0-9_-]+")
 _WEBHOOK_SECRET = re.compile(r"\bwhsec_[A-Za-z0-9_-]+")
 _AUTHORIZATION = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 # Credentials offered as WebSocket subprotocols (`grid.api-key.<key>`, `grid.access-token.<token>`).
-_SUBPROTOCOL = re.compile(r"\b(grid\.(?:api-key|access-token)\.)[A-Za-z0-9_.~-]+")
+_SUBPROTOCOL = re.compile(r"\b(grid\.(?:api-key|access-token|volunteer-token)\.)[A-Za-z0-9_.~-]+")
 
 
 def redact(text: str) -> str:

@@ -25,6 +25,12 @@ def main() -> None:
     async def bare() -> JSONResponse:
         return JSONResponse({"status": "accepted"}, status_code=202)
 
+    @app.get("/bench/cache-reads", include_in_schema=False)
+    async def cache_reads() -> JSONResponse:
+        # -1: an intake without the reference cache (to measure the code before it with this benchmark).
+        reference = getattr(app.state.intake, "reference", None)
+        return JSONResponse({"database_reads": getattr(reference, "database_reads", -1)})
+
     uvicorn.run(app, host="127.0.0.1", port=settings.port, log_level="warning", access_log=False)
 
 

@@ -32,6 +32,10 @@ async def ensure_indexes(db: AsyncDatabase[Document]) -> None:
         [("district_id", ASCENDING), ("community_id", ASCENDING), ("code", ASCENDING)], unique=True
     )
     await db.volunteers.create_index([("district_id", ASCENDING), ("grid_id", ASCENDING)])
+    await db.residents.create_index([("district_id", ASCENDING), ("phone", ASCENDING)])
+    await db.residents.create_index([("district_id", ASCENDING), ("proxy_phone", ASCENDING)])
+    # Dispatch restores a district's care plans by this equality; the console lists them per grid.
+    await db.care_plans.create_index([("district_id", ASCENDING), ("grid_id", ASCENDING)])
 
 
 def rows_of(spec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

@@ -11,13 +11,15 @@ from typing import Any, Literal
 import httpx
 from fastapi.responses import JSONResponse, Response
 
-ActionName = Literal["reassign", "escalate", "close", "cancel", "priority"]
+ActionName = Literal["reassign", "escalate", "close", "cancel", "priority", "confirm-check-in"]
 ACTION_PATHS: dict[str, str] = {
     "reassign": "operator/reassign",
     "escalate": "operator/escalate",
     "close": "operator/close",
     "priority": "operator/priority",
     "cancel": "cancel",
+    # A resident says on the phone they are fine: their scheduled check-in is confirmed (docs/care.md).
+    "confirm-check-in": "care/confirm-check-in",
 }
 FORWARDED_HEADERS = ("content-type", "retry-after")
 

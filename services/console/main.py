@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
-from services.console.api import create_app
+from services.console.bootstrap import create_app
 from services.console.settings import ConsoleSettings
 from shared.structured_logging import configure
 

@@ -1,33 +1,29 @@
-"""The rates hotline work is judged by, computed from request documents and their timelines. No I/O.
+"""The rates hotline work is judged by, summed from the monthly documents dispatch maintains. No I/O.
 
 - response rate: share of requests that a volunteer took (an `assigned` event) among those received;
 - resolution rate: share resolved (`resolved`, also when later rated);
 - satisfaction rate: share of ratings of 4 or 5 stars among rated requests;
 - on-time closure rate: share of resolved requests resolved before their resolve deadline;
 - redo rate: share of resolved requests reopened as a redo (重办);
-- median minutes from submission to assignment and to resolution.
+- median minutes from submission to assignment and to resolution, from the summed histograms.
 
-Cancelled and rejected requests leave the denominators: nobody could have served them.
+Cancelled and rejected requests leave the denominators: nobody could have served them. What a request
+contributes is decided by dispatch (`services/dispatch/read_models/rates.py`); a window is whole days of
+the district's time zone; each month is one document per grouping (`rates_monthly`: its days' tallies and
+their total), read by `_id`.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
+import calendar
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timedelta, tzinfo
+from typing import Any, Final, Literal
 
 GroupBy = Literal["district", "community", "grid", "menu_item"]
-_GROUP_FIELD: Mapping[GroupBy, str] = {
-    "district": "district_id",
-    "community": "community_id",
-    "grid": "grid_id",
-    "menu_item": "menu_item_code",
-}
-NOT_SERVABLE = frozenset({"cancelled", "rejected"})
-SATISFIED_STARS = 4
+COUNTERS: Final = ("received", "responded", "resolved", "rated", "satisfied", "resolved_on_time", "redone")
 
 
 @dataclass(frozen=True)
@@ -81,80 +77,87 @@ class Rates:
         }
 
 
-def _as_datetime(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return None
+def median_of(histogram: Mapping[int, int]) -> float | None:
+    """The median of values kept as {value: count}, as `statistics.median` of the expanded values."""
+    total = sum(histogram.values())
+    if total == 0:
+        return None
+    wanted = [(total - 1) // 2, total // 2]  # the middle one, or the two middle ones of an even count
+    found: list[int] = []
+    seen = 0
+    for value, count in sorted(histogram.items()):
+        while wanted and wanted[0] < seen + count:
+            found.append(value)
+            wanted.pop(0)
+        seen += count
+    return round(sum(found) / len(found), 2)
 
 
-def _first_time(timeline: Iterable[Mapping[str, Any]], event_type: str) -> datetime | None:
-    times = [_as_datetime(event.get("time")) for event in timeline if event.get("type") == event_type]
-    present = [time for time in times if time is not None]
-    return min(present) if present else None
+def _add(histogram: dict[str, int], stored: Mapping[str, int] | None) -> None:
+    # Keys stay strings until the end: a month of busy days is tens of thousands of entries to add up.
+    get = histogram.get
+    for key, count in (stored or {}).items():
+        histogram[key] = get(key, 0) + count
 
 
-@dataclass
-class _Tally:
-    received: int = 0
-    responded: int = 0
-    resolved: int = 0
-    rated: int = 0
-    satisfied: int = 0
-    resolved_on_time: int = 0
-    redone: int = 0
-
-    def __post_init__(self) -> None:
-        self.minutes_to_assign: list[float] = []
-        self.minutes_to_resolve: list[float] = []
+def _numeric(histogram: Mapping[str, int]) -> dict[int, int]:
+    return {int(key): int(count) for key, count in histogram.items()}
 
 
-def _median(values: list[float]) -> float | None:
-    return round(statistics.median(values), 2) if values else None
-
-
-def compute_rates(
-    requests: Iterable[Mapping[str, Any]], *, group_by: GroupBy, start: datetime, end: datetime
-) -> list[Rates]:
-    """Rates per group for requests submitted in [start, end), sorted by group."""
-    tallies: dict[str, _Tally] = defaultdict(_Tally)
-    for request in requests:
-        submitted = _as_datetime(request.get("submitted_at")) or _as_datetime(request.get("created_at"))
-        if submitted is None or not (start <= submitted < end) or request.get("status") in NOT_SERVABLE:
+def window_tallies(monthly_documents: Iterable[Mapping[str, Any]], days: Iterable[str]) -> list[str]:
+    """The tallies (JSON text) covering the window's days: a month's total where the window holds the whole
+    month, else each day of it the window holds (`days.dDD`)."""
+    wanted: dict[str, list[str]] = {}
+    for day in days:
+        wanted.setdefault(day[:7], []).append(day)
+    texts: list[str] = []
+    for document in monthly_documents:
+        month = str(document.get("month"))
+        inside = wanted.get(month, [])
+        year, number = int(month[:4]), int(month[5:7])
+        if len(inside) == calendar.monthrange(year, number)[1]:
+            texts.append(document.get("total") or "[]")
             continue
-        tally = tallies[str(request.get(_GROUP_FIELD[group_by]) or "unknown")]
-        timeline = request.get("timeline") or []
-        tally.received += 1
-        assigned_at = _first_time(timeline, "request.assigned")
-        if assigned_at is not None:
-            tally.responded += 1
-            tally.minutes_to_assign.append((assigned_at - submitted).total_seconds() / 60)
-        resolved_at = _first_time(timeline, "request.resolved")
-        if resolved_at is not None:
-            tally.resolved += 1
-            tally.minutes_to_resolve.append((resolved_at - submitted).total_seconds() / 60)
-            deadline = _as_datetime(request.get("resolve_due_at"))
-            if deadline is None or resolved_at <= deadline:
-                tally.resolved_on_time += 1
-            if (request.get("redo_count") or 0) > 0 or _first_time(timeline, "request.reopened") is not None:
-                tally.redone += 1
-        rating = request.get("rating") or {}
-        if rating.get("stars") is not None:
-            tally.rated += 1
-            tally.satisfied += int(rating["stars"] >= SATISFIED_STARS)
+        stored = document.get("days") or {}
+        texts += [stored[f"d{day[8:10]}"] for day in inside if f"d{day[8:10]}" in stored]
+    return texts
+
+
+def months_of(days: Iterable[str]) -> list[str]:
+    return sorted({day[:7] for day in days})
+
+
+def sum_tallies(texts: Iterable[str]) -> list[Rates]:
+    """Rates per group over the given tallies (days or whole months of one grouping), sorted by group. Each
+    is JSON text (FerretDB v1 reads nested documents slowly; see dispatch's `board.as_text`)."""
+    counts: dict[str, dict[str, int]] = {}
+    to_assign: dict[str, dict[str, int]] = {}
+    to_resolve: dict[str, dict[str, int]] = {}
+    for text in texts:
+        for row in json.loads(text):
+            group = str(row["group"])
+            tally = counts.setdefault(group, dict.fromkeys(COUNTERS, 0))
+            for name in COUNTERS:
+                tally[name] += row.get(name) or 0
+            _add(to_assign.setdefault(group, {}), row.get("assign_minutes"))
+            _add(to_resolve.setdefault(group, {}), row.get("resolve_minutes"))
     return [
         Rates(
             group=group,
-            received=t.received,
-            responded=t.responded,
-            resolved=t.resolved,
-            rated=t.rated,
-            satisfied=t.satisfied,
-            resolved_on_time=t.resolved_on_time,
-            redone=t.redone,
-            median_minutes_to_assign=_median(t.minutes_to_assign),
-            median_minutes_to_resolve=_median(t.minutes_to_resolve),
+            **tally,
+            median_minutes_to_assign=median_of(_numeric(to_assign[group])),
+            median_minutes_to_resolve=median_of(_numeric(to_resolve[group])),
         )
-        for group, t in sorted(tallies.items())
+        for group, tally in sorted(counts.items())
+        if tally["received"]
     ]
+
+
+MAX_WINDOW_DAYS: Final = 366
+
+
+def days_between(start: datetime, end: datetime, tz: tzinfo) -> list[str]:
+    """The district's local days a window [start, end) touches, as `YYYY-MM-DD`: rates are kept per day."""
+    first = start.astimezone(tz).date()
+    last = (end - timedelta(microseconds=1)).astimezone(tz).date()
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]

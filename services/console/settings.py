@@ -1,4 +1,4 @@
-"""Console settings: where the other services answer, for readiness and the live stream."""
+"""Console settings: where the other services answer, for readiness, actions and the live stream."""
 
 from __future__ import annotations
 
@@ -14,4 +14,7 @@ class ConsoleSettings(ServiceSettings):
     notify_url: str = Field("http://127.0.0.1:8002", validation_alias="NOTIFY_INTERNAL_URL")
     dispatch_group: str = Field("dispatch", validation_alias="DISPATCH_GROUP")
     notify_group: str = Field("notify", validation_alias="NOTIFY_GROUP")
-    board_poll_seconds: float = Field(3.0, gt=0, validation_alias="CONSOLE_BOARD_POLL_SECONDS")
+    # The rates' days are the district's; districts that name no `timezone` use dispatch's default.
+    default_timezone: str = Field("Asia/Shanghai", validation_alias="DISPATCH_TIMEZONE")
+    # The relayed operator stream ends after this long without a byte (notify's heartbeat is 15 s).
+    stream_idle_seconds: float = Field(60.0, gt=0, validation_alias="CONSOLE_STREAM_IDLE_SECONDS")

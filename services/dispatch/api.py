@@ -13,8 +13,10 @@ from prometheus_client import Gauge
 
 from services.dispatch.audit import AuditContext, add_audit_routes
 from services.dispatch.audit_reads import AuditReads
+from services.dispatch.care_api import CareReads, add_care_routes
 from services.dispatch.handlers import Rules
 from services.dispatch.owner import DispatchOwner, OwnerSettings, stop_quietly
+from services.dispatch.read_models import backfill as read_models_backfill
 from services.dispatch.request import OfferDefaults
 from services.dispatch.settings import DispatchEngineSettings
 from services.dispatch.store import DispatchStore
@@ -73,6 +75,7 @@ def create_app(settings: DispatchEngineSettings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await store.ensure_indexes()
         await store.migrate_first_cut()
+        await read_models_backfill.once(db)  # before consuming: the owner then maintains them
         await ensure_topics(settings.kafka_bootstrap, topics)
         # aiokafka binds a consumer to the running event loop: it is made here, not at import.
         consumer = AIOKafkaConsumer(
@@ -108,4 +111,5 @@ def create_app(settings: DispatchEngineSettings | None = None) -> FastAPI:
     install_problem_handlers(app)
     instrument(app, "dispatch", readiness)
     add_audit_routes(app, AuditContext(AuditReads(db), ApiKeyRepository(db)))
+    add_care_routes(app, CareReads(db), ApiKeyRepository(db))
     return app

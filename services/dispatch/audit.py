@@ -5,6 +5,7 @@ or district_admin (or platform_admin); every query is filtered by the district i
 the key must cover. A key of another district sees 404, as if nothing were there.
 """
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -77,22 +78,32 @@ class DecisionsView(BaseModel):
     decisions: list[DecisionView]
 
 
-def add_audit_routes(app: FastAPI, ctx: AuditContext) -> None:
+def staff_principal(keys: ApiKeyRepository) -> Callable[..., Awaitable[Principal]]:
+    """The dependency every route of dispatch's API takes: an operator's or district admin's API key."""
+
     async def principal(
         authorization: Annotated[str | None, Header()] = None,
         x_api_key: Annotated[str | None, Header()] = None,
     ) -> Principal:
         key = x_api_key or (authorization or "").removeprefix("Bearer ").strip()
-        found = await ctx.keys.authenticate(key) if key else None
+        found = await keys.authenticate(key) if key else None
         if found is None:
             raise HTTPException(401, "a valid API key is required", headers={"WWW-Authenticate": "Bearer"})
         if found.role not in AUDIT_ROLES:
             raise HTTPException(403, "operators and district admins only")
         return found
 
-    def in_district(caller: Principal, district_id: str) -> None:
-        if not caller.can_see(district_id):
-            raise HTTPException(404, "not found")
+    return principal
+
+
+def in_district(caller: Principal, district_id: str) -> None:
+    """A key of another district sees 404, as if nothing were there."""
+    if not caller.can_see(district_id):
+        raise HTTPException(404, "not found")
+
+
+def add_audit_routes(app: FastAPI, ctx: AuditContext) -> None:
+    principal = staff_principal(ctx.keys)
 
     @app.get("/v1/districts/{district_id}/fairness", response_model=FairnessView)
     async def fairness(

@@ -14,18 +14,31 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, time, tzinfo
+from datetime import date, datetime, time, tzinfo
 from typing import Final
 
-from services.dispatch import handlers
+from services.dispatch import care, handlers
+from services.dispatch.care import CareSchedule, CareWork
+from services.dispatch.domain.care import WELFARE_CHECK_CODE, CarePlan
 from services.dispatch.domain.matching import ALWAYS_AVAILABLE, Coordinates, Place, Volunteer, WeeklyWindow
 from services.dispatch.domain.roster import Roster
-from services.dispatch.domain.states import Timer
+from services.dispatch.domain.states import REQUEST_NOTE_ADDED, Cancel, Expire, RequestStatus, Resolve, Timer, notice
 from services.dispatch.handlers import Deciding, Rules
 from services.dispatch.reference import ReferenceCache
-from services.dispatch.request import Request
-from shared.contracts import EventEnvelope, RequestSubmittedV1, VolunteerChangedV1, VolunteerRemovedV1
+from services.dispatch.request import SYSTEM, MenuTerms, Request
+from shared.contracts import (
+    REQUEST_SUBMITTED,
+    Actor,
+    EventEnvelope,
+    RequestSubmitted,
+    RequestSubmittedV2,
+    VolunteerChangedV1,
+    VolunteerRemovedV1,
+    new_event,
+)
+from shared.contracts.care import CarePlanChangedV1, CarePlanRemovedV1
 from shared.contracts.commands import Command
+from shared.contracts.status import CARE_CHECK_IN_DUE
 from shared.mongo import Document
 
 log = logging.getLogger(__name__)
@@ -69,7 +82,17 @@ def volunteer_of(district_id: str, profile: VolunteerChangedV1 | Document) -> Vo
         active=bool(data.get("active", True)),
         on_duty=bool(data.get("on_duty", True)),
         location=Coordinates(float(location["lat"]), float(location["lon"])) if location else None,
+        leave=tuple((_day(period["start"]), _day(period["end"])) for period in data.get("leave") or [] if period),
     )
+
+
+def _day(value: date | datetime | str) -> date:
+    """A leave day as the event (a date), the stored document (a datetime: BSON has no date) or JSON gives it."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(value[:10])
 
 
 class District:
@@ -87,6 +110,9 @@ class District:
         self._counter = itertools.count()
         self._changes = Changes()
         self._recently_closed: OrderedDict[str, None] = OrderedDict()
+        self.care = CareSchedule(district_id, tz)
+        # Care requests whose care work (a welfare check, a need) is to be created, or that may then close.
+        self._to_settle: set[str] = set()
 
     # -- restoring -----------------------------------------------------------------------------
     def adopt(self, request: Request) -> None:
@@ -105,7 +131,7 @@ class District:
     def deciding(self, now: datetime) -> Deciding:
         return Deciding(self.roster, self.reference, self.rules, self.tz, now)
 
-    def submit(self, envelope: EventEnvelope, data: RequestSubmittedV1, now: datetime) -> Request | None:
+    def submit(self, envelope: EventEnvelope, data: RequestSubmitted, now: datetime) -> Request | None:
         if envelope.request in self.requests or envelope.request in self._recently_closed:
             return None  # a redelivery, or intake's retry of the same submission: the request exists
         try:
@@ -176,7 +202,215 @@ class District:
         return fired
 
     def next_timer_at(self) -> datetime | None:
-        return self._timers[0][0] if self._timers else None
+        due = [d for d in (self._timers[0][0] if self._timers else None, self.care.next_due_at()) if d is not None]
+        return min(due, default=None)
+
+    # -- scheduled care ------------------------------------------------------------------------
+    def restore_care(self, plans: Iterable[Document], cursors: Iterable[Document], now: datetime) -> list[str]:
+        """Plans and cursors read at assignment; the live care requests' windows and pending work again."""
+        unusable = self.care.restore(plans, cursors, now)
+        for request in self.requests.values():
+            self._care_after(request, request.holder, now)
+        return unusable
+
+    def plan_changed(self, data: CarePlanChangedV1, at: datetime) -> None:
+        self.care.put(CarePlan.of({**data.model_dump(mode="json"), "district_id": self.district_id}), since=at)
+
+    def plan_removed(self, data: CarePlanRemovedV1) -> None:
+        self.care.remove(data.plan_id)
+
+    def due_care_work(self, now: datetime) -> list[CareWork]:
+        """Care work to create now (each then read by `_id` and created only if absent): occurrences due, and
+        the welfare checks and needs that requests call for. Check-ins whose window ended are missed here."""
+        occurrences, windows = self.care.due(now)
+        for request_id in windows:
+            request = self.requests.get(request_id)
+            if request is not None and request.live and care.awaits_confirmation(request):
+                before = request.snapshot()
+                care.miss(request, at=now, reason="no_answer", by=SYSTEM)
+                assert request.care is not None
+                request.care["settle"] = True
+                self._after(request, before.holder, now)
+        work = []
+        for occurrence in occurrences:
+            plan = self.care.plans.get(occurrence.plan_id)
+            if plan is not None:
+                work.append(
+                    CareWork(
+                        occurrence.request_id,
+                        "occurrence",
+                        plan.plan_id,
+                        plan.resident_id,
+                        plan.grid_id,
+                        plan.menu_code,
+                        text=plan.note or plan.kind.replace("_", " "),
+                        occurrence=occurrence,
+                    )
+                )
+        for request_id in sorted(self._to_settle):
+            request = self.requests.get(request_id)
+            if request is not None:
+                work.extend(care.pending_work(request))
+        return work
+
+    def settle_candidates(self) -> list[tuple[str, list[str]]]:
+        """Care requests whose work has all been created: (id, the ids of that work, to read back first)."""
+        found = []
+        for request_id in sorted(self._to_settle):
+            request = self.requests.get(request_id)
+            if request is None:
+                self._to_settle.discard(request_id)
+            elif care.settled(request):
+                found.append((request_id, care.linked(request)))
+        return found
+
+    def settle(self, request_id: str, missing: list[str], now: datetime) -> None:
+        """Close a care request once its work is in the database; work not found there is created again."""
+        request = self.requests.get(request_id)
+        if request is None or request.care is None:
+            return
+        before = request.snapshot()
+        if missing:
+            care.unlink(request, missing)
+        else:
+            self._close_care(request, now)
+            self._to_settle.discard(request_id)
+        self._after(request, before.holder, now)
+
+    def open_care(self, work: CareWork, existing: Document | None, resident: Document | None, now: datetime) -> int:
+        """Create one piece of care work unless it exists (in memory, or `existing` as read by `_id`); 1 if created."""
+        request = self.requests.get(work.request_id)
+        if request is None and existing is not None and existing.get("district_id") == self.district_id:
+            request = Request.from_document(existing)
+            if request.live:
+                self.adopt(request)
+                self._care_after(request, request.holder, now)
+        created = 0
+        if request is None and work.request_id not in self._recently_closed:
+            request = self._create_care(work, resident, now)
+            if request is None:
+                return 0
+            created = 1
+        self._link(work, now)
+        return created
+
+    def _create_care(self, work: CareWork, resident: Document | None, now: datetime) -> Request | None:
+        plan = self.care.plans.get(work.plan_id)
+        source = self.requests.get(work.source_request_id or "")
+        if work.kind == "occurrence" and (plan is None or work.occurrence is None):
+            return None  # removed since it fell due
+        household = resident or {}
+        proxy = household.get("proxy") if isinstance(household.get("proxy"), dict) else {}
+        welfare = work.kind == "welfare"
+        code = WELFARE_CHECK_CODE if welfare else work.menu_item_code
+        # V2: a household without a phone of its own is reached through its proxy, or not by phone at all.
+        data = RequestSubmittedV2(
+            menu_item_code=code,
+            grid_id=work.grid_id,
+            resident_name=str(household.get("name") or f"resident {work.resident_id}")[:100],
+            resident_phone=household.get("phone") or (proxy or {}).get("phone") or None,
+            text=work.text[:2000],
+            resident_id=work.resident_id,
+            resident_language=household.get("language"),
+            linked_heart_volunteer_id=(plan.volunteer_id if plan else None) or household.get("linked_volunteer_id"),
+            priority="critical" if welfare else None,
+            submitted_by=Actor(role="system", subject="dispatch:care"),
+        )
+        envelope = new_event(
+            event_type=REQUEST_SUBMITTED,
+            source="dispatch",
+            district_id=self.district_id,
+            request_id=work.request_id,
+            event_id=f"{work.request_id}:submitted",
+            time=now,
+            data=data,
+            schema_version=2,
+        )
+        default = None if work.kind == "need" else MenuTerms(code=code, urgency="critical" if welfare else "normal")
+        request = handlers.submit(envelope, data, self.deciding(now), default_menu=default)
+        alert = care.contacts(plan, resident) if plan else []
+        if work.kind == "occurrence" and plan is not None and work.occurrence is not None:
+            request.care = care.occurrence_care(plan, work.occurrence, alert, now)
+            if plan.confirms and work.occurrence.ends_at > now:
+                # Notify texts the resident (or their proxy) a prompt: a reply "1" confirms the check-in.
+                window = {
+                    "window_start": work.occurrence.starts_at.isoformat(),
+                    "window_end": work.occurrence.ends_at.isoformat(),
+                }
+                request.emit([notice(request.state, CARE_CHECK_IN_DUE, at=now, by=SYSTEM)], detail=window)
+        else:
+            source_care = (source.care if source else None) or {}
+            request.care = {
+                "kind": work.kind,
+                "for_request_id": work.source_request_id,
+                "plan_id": None,
+                "care_plan_id": work.plan_id,
+                "resident_id": work.resident_id,
+                "day": source_care.get("day"),
+                "missed_at": source_care.get("missed_at"),
+                "alert": source_care.get("alert") or alert,
+                "log": [],
+            }
+        if welfare:
+            names = ", ".join(
+                f"{c.get('role')} {c.get('name') or c.get('volunteer_id') or ''}".strip() for c in request.care["alert"]
+            )
+            request.emit(
+                [notice(request.state, REQUEST_NOTE_ADDED, at=now, by=SYSTEM)],
+                message=f"welfare check after a missed check-in; alert: {names or 'nobody named'}",
+                detail={"alert": request.care["alert"], "check_in_request_id": work.source_request_id},
+            )
+        self.requests[request.id] = request
+        self._after(request, None, now)
+        return request
+
+    def _link(self, work: CareWork, now: datetime) -> None:
+        if work.kind == "occurrence" and work.occurrence is not None:
+            self.care.created(work.occurrence, now)
+            return
+        source = self.requests.get(work.source_request_id or "")
+        if source is None or source.care is None:
+            return
+        before = source.snapshot()
+        care.link(source, work)
+        self._after(source, before.holder, now)
+
+    def _close_care(self, request: Request, now: datetime) -> None:
+        """A confirmed or missed occurrence, its work created: resolved for its volunteer, or closed."""
+        assert request.care is not None
+        request.care["settle"] = False
+        if not request.live:
+            return
+        holder, confirmed = request.holder, request.care.get("confirmed_at") is not None
+        reason = "confirmed" if confirmed else f"missed ({request.care.get('missed_reason')}); welfare check opened"
+        # A check-in's closing is nothing to tell the resident (no "cancelled", no rating of a phone call);
+        # a visit or an errand done is rated like any request.
+        quiet = {"tell_resident": False}
+        if holder is not None:
+            visited = any(e.get("volunteer_id") == holder for e in request.care.get("log", []))
+            if visited or confirmed:
+                resolve = Resolve(volunteer_id=holder if visited else None, by=SYSTEM, reason=reason)
+                if request.run(resolve, now, detail=quiet if request.care.get("confirms") else None):
+                    request.resolved_at = now
+            return  # missed while a volunteer holds it: theirs to report on
+        if confirmed:
+            request.run(Cancel(by=SYSTEM, reason="the resident confirmed they are fine"), now, detail=quiet)
+        else:
+            request.run(Expire(by=SYSTEM, reason=reason), now, detail=quiet)
+
+    def _care_after(self, request: Request, previous_holder: str | None, now: datetime) -> None:
+        if request.care is None or not request.care.get("plan_id"):
+            return
+        if (
+            request.status is RequestStatus.RESOLVED
+            and previous_holder is not None
+            and care.awaits_confirmation(request)
+        ):
+            care.confirm(request, by=f"volunteer:{previous_holder}", at=now, how="work completed")
+        if request.live and care.awaits_confirmation(request) and request.care.get("window_end"):
+            self.care.watch(request.id, request.care["window_end"])
+        if care.pending_work(request) or request.care.get("settle"):
+            self._to_settle.add(request.id)
 
     def rematch_waiting(self, now: datetime) -> None:
         """Waiting requests again (availability windows open, volunteers come back on duty)."""
@@ -189,13 +423,16 @@ class District:
 
     def forget_closed(self) -> None:
         """Closed requests are written and need no timers: read them back by `_id` if a command comes."""
-        for request_id in [r.id for r in self.requests.values() if not r.live and not r.changed]:
+        for request_id in [
+            r.id for r in self.requests.values() if not r.live and not r.changed and r.id not in self._to_settle
+        ]:
             del self.requests[request_id]
             self._recently_closed[request_id] = None
         while len(self._recently_closed) > RECENTLY_CLOSED_KEPT:
             self._recently_closed.popitem(last=False)
 
     def _after(self, request: Request, previous_holder: str | None, now: datetime) -> None:
+        self._care_after(request, previous_holder, now)
         request.close_if_done()
         if request.changed:
             request.updated_at = now

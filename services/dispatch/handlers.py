@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any, Final, TypeVar
 
+from services.dispatch import service_record
 from services.dispatch.domain import escalation, offers
 from services.dispatch.domain.escalation import EscalationOutcome, EscalationStep
 from services.dispatch.domain.matching import MatchRequest, MatchResult, Place, rank_candidates
@@ -42,7 +43,7 @@ from services.dispatch.domain.states import (
 )
 from services.dispatch.reference import Keys, ReferenceCache
 from services.dispatch.request import EXCLUSIONS_KEPT, SYSTEM, MenuTerms, OfferDefaults, Request, offer_policy
-from shared.contracts import EventEnvelope, RequestSubmittedV1
+from shared.contracts import EventEnvelope, RequestSubmitted
 from shared.contracts import commands as c
 from shared.contracts.commands import Command
 
@@ -157,7 +158,7 @@ def take_escalation(request: Request, step: EscalationStep, ctx: Deciding) -> No
 # -- submission ------------------------------------------------------------------------------------
 
 
-def refuse_submission(envelope: EventEnvelope, data: RequestSubmittedV1, ctx: Deciding, reason: str) -> Request:
+def refuse_submission(envelope: EventEnvelope, data: RequestSubmitted, ctx: Deciding, reason: str) -> Request:
     """The request as `rejected`, with the reason, when its submission cannot be applied at all."""
     request = _new_request(envelope, data, ctx, MenuTerms(code=data.menu_item_code), {}, data.community_id or "")
     request.emit([notice(request.state, REQUEST_RECEIVED, at=ctx.now, by=SYSTEM)], message="request received")
@@ -166,14 +167,20 @@ def refuse_submission(envelope: EventEnvelope, data: RequestSubmittedV1, ctx: De
     return request
 
 
-def submit(envelope: EventEnvelope, data: RequestSubmittedV1, ctx: Deciding) -> Request:
-    """Create the request from its submission and start matching it (or reject an item not on the menu)."""
+def submit(
+    envelope: EventEnvelope, data: RequestSubmitted, ctx: Deciding, *, default_menu: MenuTerms | None = None
+) -> Request:
+    """Create the request from its submission and start matching it (or reject an item not on the menu).
+
+    `default_menu`: the terms of work dispatch creates itself (scheduled care) when the menu lacks its item."""
     district_id, now = envelope.district_id, ctx.now
     grid = ctx.reference.get(Keys.grid(district_id, data.grid_id)) or {}
     community_id = data.community_id or grid.get("community_id") or ""
     item = ctx.reference.get(Keys.menu_item(district_id, community_id, data.menu_item_code)) if community_id else None
     if item is not None and (item.get("community_id") != community_id or item.get("code") != data.menu_item_code):
         item = None
+    if item is None and default_menu is not None:
+        item = default_menu.stored()
     menu = MenuTerms.of(item) if item else MenuTerms(code=data.menu_item_code)
     request = _new_request(envelope, data, ctx, menu, grid, community_id)
     by = data.submitted_by.label() if data.submitted_by else SYSTEM
@@ -191,7 +198,7 @@ def submit(envelope: EventEnvelope, data: RequestSubmittedV1, ctx: Deciding) -> 
 
 def _new_request(
     envelope: EventEnvelope,
-    data: RequestSubmittedV1,
+    data: RequestSubmitted,
     ctx: Deciding,
     menu: MenuTerms,
     grid: dict[str, Any],
@@ -221,7 +228,7 @@ def _new_request(
     )
 
 
-def _place(district_id: str, data: RequestSubmittedV1, grid: dict[str, Any], community_id: str) -> Place:
+def _place(district_id: str, data: RequestSubmitted, grid: dict[str, Any], community_id: str) -> Place:
     return Place(district_id, data.street_office_id or grid.get("street_office_id") or "", community_id, data.grid_id)
 
 
@@ -314,6 +321,23 @@ def cannot_complete_work(request: Request, command: c.CannotCompleteWorkV1, ctx:
         GiveBack(volunteer_id=command.volunteer_id, by=by, reason=command.note or "cannot complete"), ctx.now
     ):
         match(request, ctx, by=by)
+
+
+@handles(c.EditServiceHoursV1)
+def edit_service_hours(request: Request, command: c.EditServiceHoursV1, ctx: Deciding) -> None:
+    """Within limits (service_record.check_hours_edit), kept with who, when and why: the record reads it."""
+    by, volunteer_id = command.actor.label(), command.volunteer_id
+    problem = service_record.check_hours_edit(request, volunteer_id, command.minutes, ctx.now)
+    if problem is not None:
+        refuse(request, command, ctx, problem, volunteer_id=volunteer_id)
+        return
+    cycle = service_record.work_of(request)[-1].cycle
+    edit = {"cycle": cycle, "minutes": command.minutes, "reason": command.reason, "at": ctx.now, "by": by}
+    request.hours_edits.append(edit)
+    request.decide(
+        "hours_edit", at=ctx.now, actor=by, reason=command.reason, chosen=volunteer_id, minutes=command.minutes
+    )
+    request.changed = True
 
 
 @handles(c.CancelRequestV1)

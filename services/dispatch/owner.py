@@ -30,9 +30,12 @@ from aiokafka.partitioner import murmur2
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from services.dispatch import care_rates, service_record, volunteer_tasks
+from services.dispatch.care import care_log_documents, open_care_work
 from services.dispatch.district import District, restored_roster
 from services.dispatch.domain.matching import Place
 from services.dispatch.handlers import Rules
+from services.dispatch.read_models.maintainer import ReadModelMaintainer
 from services.dispatch.reference import Keys, ReferenceCache
 from services.dispatch.request import Request
 from services.dispatch.store import DispatchStore, Fenced, Lease
@@ -42,12 +45,13 @@ from shared.contracts import (
     VOLUNTEER_CHANGED,
     VOLUNTEER_REMOVED,
     EventEnvelope,
-    RequestSubmittedV1,
+    RequestSubmitted,
     UnknownEventError,
     VolunteerChangedV1,
     VolunteerRemovedV1,
     decode_data,
 )
+from shared.contracts.care import CARE_PLAN_CHANGED, CARE_PLAN_REMOVED, CarePlanChangedV1, CarePlanRemovedV1
 from shared.contracts.commands import Command
 from shared.kafka import EventPublisher
 
@@ -77,6 +81,7 @@ class OwnerStats:
     handled: int = 0
     dead_lettered: int = 0
     timers_fired: int = 0
+    care_created: int = 0
     fenced: int = 0
     last_loop: float = field(default_factory=time.monotonic)
     lag_by_partition: dict[int, int] = field(default_factory=dict)
@@ -120,6 +125,7 @@ class DispatchOwner:
         self._publisher = publisher
         self._settings = settings
         self._reference = ReferenceCache(store.reference)
+        self._read_models = ReadModelMaintainer(store.read_model)
         self._partitions: dict[int, OwnedPartition] = {}
         self._lock = asyncio.Lock()
         self._last_rematch = time.monotonic()
@@ -191,6 +197,10 @@ class DispatchOwner:
         )
         for request in requests:
             district.adopt(request)
+        for plan_id in district.restore_care(restored.care_plans, restored.care_cursors, now_ms()):
+            log.error("care plan %s of district %s cannot be scheduled; skipped", plan_id, district_id)
+        board = self._read_models.restored(district, restored.requests, now_ms(), part.lease.epoch)
+        await self._store.write_read_models(part.lease, board)
         places = {r.place for r in district.requests.values()}
         await self._reference.ensure(k for place in places for k in Keys.responsible(place))
         part.districts[district_id] = district
@@ -247,7 +257,8 @@ class DispatchOwner:
                 self.stats.timers_fired += district.fire_due_timers(now)
                 if rematch:
                     district.rematch_waiting(now)
-            await self._flush(part, None)
+            if await self._open_care(part, now):
+                await self._flush(part, None)
 
     async def _batch(self, part: OwnedPartition, messages: list[ConsumerRecord[bytes, bytes]]) -> None:
         if part.broken:
@@ -294,11 +305,24 @@ class DispatchOwner:
                 tracing.deactivate(token)
         for district in part.districts.values():
             self.stats.timers_fired += district.fire_due_timers(now)
+        if not await self._open_care(part, now):
+            return  # restored and read again from the last commit
         last = messages[-1]
         highwater = self._consumer.highwater(part.tp)
         if highwater is not None:
             self.stats.lag_by_partition[part.tp.partition] = max(highwater - last.offset - 1, 0)
         await self._flush(part, last.offset, dead)
+
+    async def _open_care(self, part: OwnedPartition, now: datetime) -> bool:
+        """Scheduled care due now (occurrences, welfare checks, needs), each read by `_id` before it is created."""
+        try:
+            for district in part.districts.values():
+                self.stats.care_created += await open_care_work(district, self._store, self._reference, now)
+        except Exception:
+            log.exception("opening care work of partition %s failed; it will be restored", part.tp.partition)
+            part.broken = True
+            return False
+        return True
 
     async def _prefetch(
         self, part: OwnedPartition, decoded: list[tuple[ConsumerRecord[bytes, bytes], EventEnvelope, object]]
@@ -311,11 +335,11 @@ class DispatchOwner:
             if request_id is None or request_id in district.requests:
                 continue
             maybe_written = message.offset <= part.lease.written_through
-            if isinstance(payload, Command) or (isinstance(payload, RequestSubmittedV1) and maybe_written):
+            if isinstance(payload, Command) or (isinstance(payload, RequestSubmitted) and maybe_written):
                 document = await self._store.request(request_id)
                 if document is not None and document.get("district_id") == envelope.district_id:
                     district.adopt(Request.from_document(document))
-            if isinstance(payload, RequestSubmittedV1):
+            if isinstance(payload, RequestSubmitted):
                 d = envelope.district_id
                 grid = Keys.grid(d, payload.grid_id)
                 await self._reference.ensure([grid])
@@ -327,7 +351,7 @@ class DispatchOwner:
 
     def _apply(self, part: OwnedPartition, envelope: EventEnvelope, payload: object, now: datetime) -> None:
         district = part.districts[envelope.district_id]
-        if envelope.type == REQUEST_SUBMITTED and isinstance(payload, RequestSubmittedV1):
+        if envelope.type == REQUEST_SUBMITTED and isinstance(payload, RequestSubmitted):
             district.submit(envelope, payload, now)
         elif isinstance(payload, Command):
             if district.command(envelope, payload, now) is None:
@@ -336,6 +360,10 @@ class DispatchOwner:
             district.volunteer_changed(payload, now)
         elif envelope.type == VOLUNTEER_REMOVED and isinstance(payload, VolunteerRemovedV1):
             district.volunteer_removed(payload)
+        elif envelope.type == CARE_PLAN_CHANGED and isinstance(payload, CarePlanChangedV1):
+            district.plan_changed(payload, envelope.time)
+        elif envelope.type == CARE_PLAN_REMOVED and isinstance(payload, CarePlanRemovedV1):
+            district.plan_removed(payload)
         else:
             raise UnknownEventError(f"dispatch does not handle {envelope.type!r}")
 
@@ -348,20 +376,30 @@ class DispatchOwner:
         """Write, publish, commit — in that order; a fenced replica stops before publishing."""
         requests: dict[str, Request] = {}
         loads = {}
+        cursors = []
         for district in part.districts.values():
             changes = district.take_changes()
             requests.update(changes.requests)
             loads.update(changes.loads)
+            cursors += district.care.take_cursors()
         try:
-            if requests or loads or part.published or offset is not None:
+            if requests or loads or cursors or part.published or offset is not None:
                 if offset is not None:
                     await self._store.written_through(part.lease, offset)
                 await self._store.check(part.lease)
+                await self._write_read_models(part, requests.values())
+                rates = care_rates.updates(requests.values())  # marks them counted: before the documents
                 documents = []
                 for request in requests.values():
                     request.version += 1
                     documents.append(request.to_document(epoch=part.lease.epoch))
+                # Read models first: see services/dispatch/read_models/maintainer.py for why the order matters.
+                read_models = await self._read_models.changed(
+                    part.districts, documents, loads.values(), now_ms(), part.lease.epoch
+                )
+                await self._store.write_read_models(part.lease, read_models)
                 refused = await self._store.write(part.lease, documents, loads.values(), part.published)
+                await self._store.write_care(part.lease, cursors, care_log_documents(requests.values()), rates)
                 part.published = set()
                 await self._store.check(part.lease)
                 for request_id in refused:
@@ -399,6 +437,21 @@ class DispatchOwner:
             district.forget_closed()
         if offset is not None:
             await self._commit(part.tp, offset + 1)
+
+    async def _write_read_models(self, part: OwnedPartition, changed: Iterable[Request]) -> None:
+        """The volunteers' task lists and service records of this batch, before its requests (each module
+        says why that order is safe and why a redelivery writes the same)."""
+        by_district: dict[str, list[Request]] = {}
+        for request in changed:
+            by_district.setdefault(request.district_id, []).append(request)
+        now = now_ms()
+        for district_id, mine in by_district.items():
+            district = part.districts[district_id]
+            touched = volunteer_tasks.touched_volunteers(mine)
+            tasks = volunteer_tasks.documents(district_id, district.requests, touched, now=now, epoch=part.lease.epoch)
+            await self._store.write_read_model(part.lease, volunteer_tasks.COLLECTION, replace=tasks)
+            records = service_record.updates(mine, district.tz)
+            await self._store.write_read_model(part.lease, service_record.COLLECTION, set_fields=records)
 
     async def _commit(self, tp: TopicPartition, offset: int) -> None:
         try:

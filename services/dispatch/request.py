@@ -160,6 +160,17 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+def _care_of(stored: Document | None) -> Document | None:
+    """The care state as stored: its instants made aware again (the database keeps them naive, in UTC)."""
+    if not stored:
+        return None
+    care = {k: _aware(v) if isinstance(v, datetime) else v for k, v in stored.items()}
+    care["log"] = [
+        {k: _aware(v) if isinstance(v, datetime) else v for k, v in e.items()} for e in stored.get("log") or []
+    ]
+    return care
+
+
 def _timer_document(timer: Timer) -> Document:
     return {
         "kind": timer.kind.value,
@@ -253,12 +264,17 @@ class Request:
     outbox: list[Document] = field(default_factory=list)
     notes: list[Document] = field(default_factory=list)
     ratings: list[Document] = field(default_factory=list)
+    # The assigned volunteer's corrections of their hours (services/dispatch/service_record.py), kept as the audit.
+    hours_edits: list[Document] = field(default_factory=list)
     processed: list[str] = field(default_factory=list)
     sequence: int = 0
     version: int = 0
     assigned_at: datetime | None = None
     resolved_at: datetime | None = None
     clocks_started_at: datetime | None = None
+    # Scheduled care (`services/dispatch/care.py`): the plan and occurrence it carries out, its window,
+    # confirmation or miss, the visit log, and the care work it called for. None for other requests.
+    care: Document | None = None
     changed: bool = True
 
     # -- reading ---------------------------------------------------------------------------------
@@ -309,7 +325,9 @@ class Request:
             outbox=list(self.outbox),
             notes=list(self.notes),
             ratings=list(self.ratings),
+            hours_edits=list(self.hours_edits),
             processed=list(self.processed),
+            care=None if self.care is None else {**self.care, "log": list(self.care.get("log") or [])},
         )
 
     def restore(self, snapshot: Request) -> None:
@@ -325,14 +343,14 @@ class Request:
         for event in events:
             self._publish(event, message=message, detail=detail)
 
-    def run(self, command: Command, at: datetime) -> bool:
+    def run(self, command: Command, at: datetime, *, detail: Mapping[str, Any] | None = None) -> bool:
         """Apply a state-machine command; an illegal one is answered with `request.command_rejected`."""
         result = apply(self.state, command, at=at)
         if isinstance(result, Rejection):
             self.emit([result.event])
             return False
         self.state = result.state
-        self.emit(result.events)
+        self.emit(result.events, detail=detail)
         return True
 
     def reject(
@@ -458,6 +476,9 @@ class Request:
             "status": status.value,
             "level": self.state.level.wire_name,
             "resident": self.resident,
+            # Top level so that an index serves the desk's look-ups (FerretDB v1 serves none on nested fields).
+            "resident_id": self.resident.get("id"),
+            "resident_phone": self.resident.get("phone"),
             "linked_heart_volunteer_id": self.linked_heart_id,
             "text": self.text,
             "attributes": storable(self.attributes),
@@ -483,11 +504,13 @@ class Request:
             "redo_count": self.state.redo_count,
             "rating": self.rating,
             "ratings": self.ratings,
+            "hours_edits": self.hours_edits,
             "notes": self.notes,
             "decisions": self.decisions,
             "timeline": self.timeline,
             "outbox": self.outbox,
             "processed_event_ids": self.processed,
+            "care": self.care,
             "sequence": self.sequence,
             "version": self.version,
             "owner_epoch": epoch,
@@ -536,12 +559,14 @@ class Request:
             outbox=list(doc.get("outbox") or []),
             notes=list(doc.get("notes") or []),
             ratings=ratings,
+            hours_edits=list(doc.get("hours_edits") or []),
             processed=list(doc.get("processed_event_ids") or []),
             sequence=int(doc.get("sequence", 0)),
             version=int(doc.get("version", 0)),
             assigned_at=_aware(doc.get("assigned_at")),
             resolved_at=_aware(doc.get("resolved_at")),
             clocks_started_at=_aware(doc.get("clocks_started_at")),
+            care=_care_of(doc.get("care")),
             changed=False,
         )
         return request

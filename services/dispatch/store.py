@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from services.dispatch.domain.matching import Volunteer
+from services.dispatch.read_models import ReadModelWrite
 from services.dispatch.reference import Key
 from shared.mongo import Document
 
@@ -59,6 +60,8 @@ class RestoredDistrict:
     requests: list[Document]
     volunteers: list[Document]
     loads: list[Document]
+    care_plans: list[Document] = field(default_factory=list)
+    care_cursors: list[Document] = field(default_factory=list)
 
 
 class DispatchStore:
@@ -73,7 +76,14 @@ class DispatchStore:
         # Readers' queries (intake's lists, Open311, the console) until they move to read models.
         await self._requests.create_index([("district_id", ASCENDING), ("status", ASCENDING)])
         await self._requests.create_index([("district_id", ASCENDING), ("grid_id", ASCENDING)])
+        # The hotline desk's look-ups (intake): a household's requests, and those filed with a phone.
+        await self._requests.create_index([("district_id", ASCENDING), ("resident_id", ASCENDING)])
+        await self._requests.create_index([("district_id", ASCENDING), ("resident_phone", ASCENDING)])
         await self._loads.create_index([("district_id", ASCENDING)])
+        # Scheduled care: plans (the admin's) and cursors restored by district; a household's care log by resident.
+        await self._db.care_plans.create_index([("district_id", ASCENDING), ("grid_id", ASCENDING)])
+        await self._db.care_schedule.create_index([("district_id", ASCENDING)])
+        await self._db.care_log.create_index([("resident_id", ASCENDING)])
 
     async def migrate_first_cut(self) -> int:
         """Once per database: mark the first cut's open requests live and move their timers into them.
@@ -137,7 +147,9 @@ class DispatchStore:
         requests = await self._requests.find({"live_district_id": district_id}).to_list()
         volunteers = await self._db.volunteers.find({"district_id": district_id}).to_list()
         loads = await self._loads.find({"district_id": district_id}).to_list()
-        return RestoredDistrict(requests, volunteers, loads)
+        plans = await self._db.care_plans.find({"district_id": district_id}).to_list()
+        cursors = await self._db.care_schedule.find({"district_id": district_id}).to_list()
+        return RestoredDistrict(requests, volunteers, loads, plans, cursors)
 
     async def request(self, request_id: str) -> Document | None:
         return await self._requests.find_one({"_id": request_id})
@@ -206,6 +218,90 @@ class DispatchStore:
                 await self.check(lease)
                 raise Fenced(f"{lease.key}: a volunteer's load was written by a newer owner") from exc
         return refused
+
+    async def write_read_models(self, lease: Lease, writes: Iterable[ReadModelWrite]) -> None:
+        """Replace read-model documents by `_id` (or `$set` fields of them), fenced like the requests, before the
+        batch's requests; collection by collection in the order they first appear in `writes`."""
+        newer = {"owner_epoch": {"$not": {"$gt": lease.epoch}}}
+        by_collection: dict[str, list[Any]] = {}
+        for write in writes:
+            document = write.document
+            match = {"_id": document["_id"], **newer}
+            fields = {k: v for k, v in document.items() if k != "_id"}
+            by_collection.setdefault(write.collection, []).append(
+                UpdateOne(match, {"$set": fields}, upsert=True)
+                if write.partial
+                else ReplaceOne(match, document, upsert=True)
+            )
+        for collection, operations in by_collection.items():
+            for start in range(0, len(operations), MAX_WRITES_PER_COMMAND):
+                try:
+                    await self._db[collection].bulk_write(
+                        operations[start : start + MAX_WRITES_PER_COMMAND], ordered=False
+                    )
+                except (BulkWriteError, KeyError):
+                    await self.check(lease)  # Fenced when a newer owner wrote one; else the error stands
+                    raise
+
+    async def read_model(self, collection: str, document_id: str) -> Document | None:
+        return await self._db[collection].find_one({"_id": document_id})
+
+    async def write_read_model(
+        self,
+        lease: Lease,
+        collection: str,
+        *,
+        replace: Iterable[Document] = (),
+        set_fields: Iterable[tuple[str, Document]] = (),
+    ) -> None:
+        """A projection's writes by `_id` (volunteer_tasks, service_records): whole documents to replace, or
+        fields to `$set`. Every write stamps the epoch and matches only documents not newer, so a fenced
+        replica's late write never replaces the owner's (the upsert then hits the `_id`: Fenced)."""
+        newer = {"owner_epoch": {"$not": {"$gt": lease.epoch}}}
+        operations: list[Any] = [
+            ReplaceOne({"_id": d["_id"], **newer}, {**d, "owner_epoch": lease.epoch}, upsert=True) for d in replace
+        ]
+        operations += [
+            UpdateOne({"_id": _id, **newer}, {"$set": {**fields, "owner_epoch": lease.epoch}}, upsert=True)
+            for _id, fields in set_fields
+        ]
+        for start in range(0, len(operations), MAX_WRITES_PER_COMMAND):
+            try:
+                await self._db[collection].bulk_write(operations[start : start + MAX_WRITES_PER_COMMAND], ordered=False)
+            except (BulkWriteError, KeyError) as exc:
+                await self.check(lease)
+                raise Fenced(f"{lease.key}: {collection} was written by a newer owner") from exc
+
+    async def write_care(
+        self,
+        lease: Lease,
+        cursors: Iterable[Document],
+        log: Iterable[Document],
+        rates: Iterable[tuple[str, Document, Document]],
+    ) -> None:
+        """After the batch's requests: care plans' cursors and the care log (replaced by `_id`, fenced like the
+        load), and the care rates (`$inc` by `_id`: written after the requests that mark them counted, so a
+        crash in between loses an increment rather than doubling one)."""
+        newer = {"owner_epoch": {"$not": {"$gt": lease.epoch}}}
+        writes: list[tuple[Any, list[Any]]] = [
+            (self._db.care_schedule, [
+                ReplaceOne({"_id": c["_id"], **newer}, {**c, "owner_epoch": lease.epoch}, upsert=True) for c in cursors
+            ]),
+            (self._db.care_log, [
+                ReplaceOne({"_id": e["_id"], **newer}, {**e, "owner_epoch": lease.epoch}, upsert=True) for e in log
+            ]),
+            (self._db.care_rates, [
+                UpdateOne({"_id": key}, {"$set": fields, "$inc": increments}, upsert=True)
+                for key, fields, increments in rates
+            ]),
+        ]  # fmt: skip
+        for collection, operations in writes:
+            for start in range(0, len(operations), MAX_WRITES_PER_COMMAND):
+                try:
+                    await collection.bulk_write(operations[start : start + MAX_WRITES_PER_COMMAND], ordered=False)
+                except (BulkWriteError, KeyError) as exc:
+                    await self.check(lease)
+                    raise Fenced(f"{lease.key}: a care document was written by a newer owner") from exc
 
     async def _one_by_one(self, lease: Lease, operations: list[tuple[str, Any]]) -> list[str]:
         refused: list[str] = []

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.intake.reference_cache import ReferenceCache
 from services.intake.repository import IntakeRepository
 from services.intake.settings import ApiLimits
-from shared.api_keys import ApiKeyRepository
 from shared.contracts import Topics
 from shared.kafka import EventPublisher
 from shared.settings import IntakeSettings
@@ -15,10 +15,10 @@ from shared.settings import IntakeSettings
 @dataclass(frozen=True)
 class IntakeContext:
     repository: IntakeRepository
+    reference: ReferenceCache  # what submissions and commands check, in memory (keys, grids, menu, residents)
     publisher: EventPublisher
     topics: Topics
     id_key: bytes  # signs new request ids and tokens
-    api_keys: ApiKeyRepository | None = None
     settings: IntakeSettings | None = None
     limits: ApiLimits | None = None
     # Keys of before a rotation: ids and tokens they signed are still recognised, never newly minted.

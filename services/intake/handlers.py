@@ -15,8 +15,9 @@ from services.intake.context import IntakeContext
 from services.intake.problems import Problem
 from services.intake.schemas import SubmitRequestBody
 from shared.api_keys import Role
-from shared.contracts import REQUEST_SUBMITTED, RequestSubmittedV1, new_event
+from shared.contracts import REQUEST_SUBMITTED, RequestSubmittedV1, RequestSubmittedV2, new_event
 from shared.contracts.commands import COMMAND_PAYLOADS, Actor
+from shared.mongo import Document
 from shared.phone_numbers import mask
 from shared.request_ids import mint_request_id
 
@@ -48,10 +49,10 @@ async def submit_request(
 ) -> str:
     """Publish `request.submitted` and return the request id once Kafka has acknowledged it."""
     district_id = scope.district_id
-    grid = await ctx.repository.grid(district_id, body.grid_id)
+    grid = await ctx.reference.grid(district_id, body.grid_id)
     if grid is None:
         raise invalid("grid_id", f"grid {body.grid_id!r} does not exist in district {district_id!r}")
-    item = await ctx.repository.menu_item(district_id, grid["community_id"], body.menu_item_code)
+    item = await ctx.reference.menu_item(district_id, grid["community_id"], body.menu_item_code)
     if item is None or item.get("active") is False:
         raise invalid(
             "menu_item_code",
@@ -68,12 +69,13 @@ async def submit_request(
     staff = scope.role in (Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN)
     if body.priority is not None and not staff:
         raise invalid("priority", "only operators set a priority; the menu item's urgency applies", "forbidden")
-    resident = await ctx.repository.resident_by_phone(district_id, body.resident_phone)
-    name = body.resident_name or (resident or {}).get("name")
+    resident = await _household(ctx, scope, body, staff=staff)
+    phone = body.resident_phone or resident.get("phone")
+    name = body.resident_name or resident.get("name")
     if not name:
         if not (staff or name_optional):
             raise invalid("resident_name", "Field required", "missing")
-        name = f"居民 {body.resident_phone[-4:]}"
+        name = f"居民 {phone[-4:]}" if phone else "居民"
     await idempotency.check(
         ctx.repository,
         district_id=district_id,
@@ -92,17 +94,19 @@ async def submit_request(
         request_id=request_id,
         # The same request id always yields the same event id, so a retried submission is one event.
         event_id=f"{request_id}:submitted",
-        data=RequestSubmittedV1(
+        # V1 whenever there is a phone: a dispatch that knows only V1 still handles it (contracts/requests.py).
+        schema_version=1 if phone else 2,
+        data=(RequestSubmittedV1 if phone else RequestSubmittedV2)(
             menu_item_code=body.menu_item_code,
             grid_id=body.grid_id,
             resident_name=name,
-            resident_phone=body.resident_phone,
+            resident_phone=phone,
             text=body.text,
             community_id=grid["community_id"],
             street_office_id=grid.get("street_office_id"),
-            resident_id=(resident or {}).get("_id"),
-            resident_language=body.resident_language or (resident or {}).get("language"),
-            linked_heart_volunteer_id=(resident or {}).get("linked_heart_volunteer_id"),
+            resident_id=resident.get("_id"),
+            resident_language=body.resident_language or resident.get("language"),
+            linked_heart_volunteer_id=resident.get("linked_volunteer_id") or resident.get("linked_heart_volunteer_id"),
             priority=body.priority or item.get("urgency", "normal"),
             attributes=answers,
             submitted_by=actor_of(scope),
@@ -110,6 +114,22 @@ async def submit_request(
     )
     await ctx.publisher.publish(ctx.topics.requests, event)
     return request_id
+
+
+async def _household(ctx: IntakeContext, scope: Scope, body: SubmitRequestBody, *, staff: bool) -> Document:
+    """The resident record the submission is for: named by `resident_id` (operators), or found by the phone;
+    empty when neither names one. A 422 when the named household is not one of the grid's."""
+    if body.resident_id is None:
+        if body.resident_phone is None:
+            raise invalid("resident_phone", "Field required (or name the household by resident_id)", "missing")
+        return await ctx.reference.resident_by_phone(scope.district_id, body.resident_phone) or {}
+    if not staff:
+        raise invalid("resident_id", "only operators file for a household by its id", "forbidden")
+    resident = await ctx.reference.resident(scope.district_id, body.resident_id)
+    if resident is None or resident.get("grid_id") != body.grid_id:
+        # The same answer whether the id is unknown or lives in another grid or district.
+        raise invalid("resident_id", f"no household {body.resident_id!r} in grid {body.grid_id!r}")
+    return resident
 
 
 def command_event_id(
@@ -160,3 +180,11 @@ async def publish_command(
 
 def resident_actor(phone: str | None, key_id: str) -> Actor:
     return Actor(role="resident", subject=mask(phone) if phone else key_id)
+
+
+ON_BEHALF_OF_RESIDENT = " on behalf of the resident"
+
+
+def on_behalf_of_resident(scope: Scope) -> Actor:
+    """An operator sending a resident's command (taken on the phone at the desk)."""
+    return Actor(role=scope.role.value, subject=f"{scope.principal.key_id}{ON_BEHALF_OF_RESIDENT}")

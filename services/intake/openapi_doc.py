@@ -45,9 +45,18 @@ def _open311_error(status: int) -> dict[str, Any]:
     }
 
 
+# The key may also come as a bearer token (services/intake/auth.py reads both in one dependency).
+BEARER_SCHEME = {"type": "http", "description": "The same API key as a bearer token", "scheme": "bearer"}
+
+
 def complete(document: dict[str, Any]) -> dict[str, Any]:
+    schemes = document.setdefault("components", {}).setdefault("securitySchemes", {})
+    if schemes:
+        schemes["HTTPBearer"] = BEARER_SCHEME
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
+            if operation.get("security") == [{"APIKeyHeader": []}]:
+                operation["security"].append({"HTTPBearer": []})
             responses: dict[str, Any] = operation.setdefault("responses", {})
             writes = method in ("post", "put", "delete")
             if path.startswith("/open311/"):

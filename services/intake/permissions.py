@@ -9,9 +9,14 @@ from shared.api_keys import Role
 
 STAFF = frozenset({Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN})
 
-RESIDENT_COMMANDS = frozenset({"request.cancel", "request.rate", "request.add_note", "request.report_not_done"})
+# A resident's "I'm fine" on a scheduled check-in is theirs to say (or an operator's on the phone for them).
+RESIDENT_COMMANDS = frozenset(
+    {"request.cancel", "request.rate", "request.add_note", "request.report_not_done", "care.confirm_check_in"}
+)
 OFFER_COMMANDS = frozenset({"offer.accept", "offer.decline"})
-WORK_COMMANDS = frozenset({"work.start", "work.complete", "work.cannot_complete"})
+WORK_COMMANDS = frozenset(
+    {"work.start", "work.complete", "work.cannot_complete", "work.edit_hours", "care.record_visit"}
+)
 OPERATOR_COMMANDS = frozenset({"operator.reassign", "operator.escalate", "operator.close", "operator.change_priority"})
 
 

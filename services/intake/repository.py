@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from pymongo import ASCENDING, DESCENDING, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from shared import reference_versions
 from shared.mongo import Document
 
 # Never sent to any client: dispatch's bookkeeping.
@@ -49,10 +51,28 @@ class _PositiveCache:
             del self._entries[key]
 
 
+# Told (collection, districts) after every reference write, in the writing process.
+ChangeListener = Callable[[str, set[str]], None]
+
+
 class IntakeRepository:
     def __init__(self, db: AsyncDatabase[Document], cache_seconds: float = 0.0) -> None:
         self._db = db
         self._cache = _PositiveCache(cache_seconds)
+        self._listeners: list[ChangeListener] = []
+
+    def on_change(self, listener: ChangeListener) -> None:
+        """Call `listener` after each reference write here (the process's own cache forgets at once)."""
+        self._listeners.append(listener)
+
+    async def _changed(self, collection: str, districts: set[str]) -> None:
+        """After a reference write: this process's listeners, then the districts' version tokens for every
+        other process (shared/reference_versions.py)."""
+        self._cache.forget(collection)
+        for listener in self._listeners:
+            listener(collection, districts)
+        if districts:
+            await reference_versions.bump(self._db, collection, districts)
 
     async def ensure_indexes(self) -> None:
         await self._db.grids.create_index([("district_id", ASCENDING), ("community_id", ASCENDING)])
@@ -60,7 +80,10 @@ class IntakeRepository:
             [("district_id", ASCENDING), ("community_id", ASCENDING), ("code", ASCENDING)], unique=True
         )
         await self._db.volunteers.create_index([("district_id", ASCENDING), ("grid_id", ASCENDING)])
+        # The volunteer page's sign-in finds a volunteer by phone.
+        await self._db.volunteers.create_index([("phone", ASCENDING)])
         await self._db.residents.create_index([("district_id", ASCENDING), ("phone", ASCENDING)])
+        await self._db.residents.create_index([("district_id", ASCENDING), ("proxy_phone", ASCENDING)])
         await self._db.requests.create_index([("district_id", ASCENDING), ("submitted_at", DESCENDING)])
         await self._db.requests.create_index([("district_id", ASCENDING), ("resident.phone", ASCENDING)])
         await self._db.requests.create_index([("district_id", ASCENDING), ("offered_volunteer_ids", ASCENDING)])
@@ -81,18 +104,6 @@ class IntakeRepository:
 
     async def district_exists(self, district_id: str) -> bool:
         return await self.district(district_id) is not None
-
-    async def grid(self, district_id: str, grid_id: str) -> Document | None:
-        return await self._cached(
-            "grids", {"_id": grid_id, "district_id": district_id}, ("grids", district_id, grid_id)
-        )
-
-    async def menu_item(self, district_id: str, community_id: str, code: str) -> Document | None:
-        return await self._cached(
-            "menu_items",
-            {"district_id": district_id, "community_id": community_id, "code": code},
-            ("menu_items", district_id, community_id, code),
-        )
 
     async def reference(self, collection: str, district_id: str, document_id: str) -> Document | None:
         return await self._db[collection].find_one({"_id": document_id, "district_id": district_id})
@@ -146,7 +157,7 @@ class IntakeRepository:
             for index in sorted(set(again)):
                 outcomes[index] = await self._write_singly(collection, writes[index][0])
         finally:
-            self._cache.forget(collection)
+            await self._changed(collection, {str(d["district_id"]) for d, _ in writes})
         return outcomes
 
     async def _write_singly(self, collection: str, document: Document) -> bool | None:
@@ -174,12 +185,12 @@ class IntakeRepository:
 
     async def delete_reference(self, collection: str, district_id: str, document_id: str) -> bool:
         result = await self._db[collection].delete_one({"_id": document_id, "district_id": district_id})
-        self._cache.forget(collection)
+        await self._changed(collection, {district_id})
         return result.deleted_count == 1
 
     async def upsert_district(self, district_id: str, fields: Document) -> bool:
         result = await self._db.districts.update_one({"_id": district_id}, {"$set": fields}, upsert=True)
-        self._cache.forget("districts")
+        await self._changed("districts", {district_id})
         return result.upserted_id is not None
 
     async def districts(self) -> list[Document]:
@@ -198,15 +209,23 @@ class IntakeRepository:
         cursor = self._db.menu_items.find({"district_id": district_id, "code": code, "active": {"$ne": False}})
         return [document async for document in cursor.limit(500)]
 
-    async def resident_by_phone(self, district_id: str, phone: str) -> Document | None:
-        """Cached both ways: most callers are not registered, and this is on every submission's path."""
-        key = ("residents", district_id, phone)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached or None
-        found = await self._db.residents.find_one({"district_id": district_id, "phone": phone})
-        self._cache.put(key, found or {})
-        return found
+    async def resident(self, district_id: str, resident_id: str) -> Document | None:
+        """A household by `_id`, within the district (submissions and the volunteer's view of a task).
+
+        Filtered by `_id` alone, which FerretDB v1 always serves from its primary key, and the district checked
+        here: another district's household answers None like one that does not exist."""
+        found = await self._db.residents.find_one({"_id": resident_id})
+        return found if found is not None and found.get("district_id") == district_id else None
+
+    async def households_of_phone(self, district_id: str, phone: str, limit: int) -> list[Document]:
+        """Households whose own phone or proxy's phone this is: two indexed equalities on top-level fields, no
+        `$or` (FerretDB v1 evaluates an `$or`, or an equality on a nested field, over every document)."""
+        found: dict[str, Document] = {}
+        for field in ("phone", "proxy_phone"):
+            cursor = self._db.residents.find({"district_id": district_id, field: phone}).limit(limit)
+            async for document in cursor:
+                found.setdefault(document["_id"], document)
+        return list(found.values())[:limit]
 
     # --- idempotency keys (written by intake only) ------------------------------------------------
 
@@ -231,6 +250,10 @@ class IntakeRepository:
     async def request(self, district_id: str, request_id: str) -> Document | None:
         return await self._db.requests.find_one({"_id": request_id, "district_id": district_id}, INTERNAL_FIELDS)
 
+    async def reply_prompt(self, phone: str) -> Document | None:
+        """The latest message that asked this phone for a digit reply (written by notify; CONTRACTS B)."""
+        return await self._db.reply_prompts.find_one({"_id": phone})
+
     async def search_requests(self, district_id: str, conditions: list[Document], limit: int) -> list[Document]:
         query: Document = {"district_id": district_id}
         if conditions:
@@ -249,6 +272,18 @@ class IntakeRepository:
             .limit(limit)
         )
         return [document async for document in cursor]
+
+    async def requests_with_phone(self, district_id: str, phone: str, limit: int) -> list[Document]:
+        """At most `limit` requests filed with this phone, by an indexed equality and no sort (on dispatch's
+        top-level `resident_phone`: requests stored before it existed are not found this way)."""
+        cursor = self._db.requests.find({"district_id": district_id, "resident_phone": phone}, INTERNAL_FIELDS)
+        return [document async for document in cursor.limit(limit)]
+
+    async def requests_of_resident(self, district_id: str, resident_id: str, limit: int) -> list[Document]:
+        """At most `limit` of a household's requests, by an indexed equality and no sort: a household files
+        a handful a month, so the caller orders these few in memory."""
+        cursor = self._db.requests.find({"district_id": district_id, "resident_id": resident_id}, INTERNAL_FIELDS)
+        return [document async for document in cursor.limit(limit)]
 
     async def requests_by_ids(self, district_id: str, ids: list[str]) -> list[Document]:
         cursor = self._db.requests.find({"district_id": district_id, "_id": {"$in": ids}}, INTERNAL_FIELDS)

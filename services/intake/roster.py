@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 
+from pydantic import BaseModel
+
 from shared.contracts import VOLUNTEER_CHANGED, VOLUNTEER_REMOVED, VolunteerChangedV1, VolunteerRemovedV1, new_event
+from shared.contracts.care import CARE_PLAN_CHANGED, CARE_PLAN_REMOVED, CarePlanChangedV1, CarePlanRemovedV1
 from shared.contracts.envelope import EventEnvelope
 from shared.kafka import EventPublisher
 from shared.mongo import Document
@@ -25,6 +28,16 @@ def volunteer_changed(document: Document) -> VolunteerChangedV1:
         if name != "volunteer_id" and document.get(name) is not None
     }
     return VolunteerChangedV1.model_validate({**fields, "volunteer_id": document["_id"]})
+
+
+def care_plan_changed(document: Document) -> CarePlanChangedV1:
+    """The event's payload from a stored care plan: the plan with its derived grid."""
+    fields = {
+        name: document[name]
+        for name in CarePlanChangedV1.model_fields
+        if name != "plan_id" and document.get(name) is not None
+    }
+    return CarePlanChangedV1.model_validate({**fields, "plan_id": document["_id"]})
 
 
 class Roster:
@@ -45,12 +58,19 @@ class Roster:
     async def removed(self, district_id: str, volunteer_id: str) -> None:
         await self._hold(district_id, volunteer_id, VOLUNTEER_REMOVED, VolunteerRemovedV1(volunteer_id=volunteer_id))
 
-    async def _hold(
-        self, district_id: str, volunteer_id: str, event_type: str, data: VolunteerChangedV1 | VolunteerRemovedV1
-    ) -> None:
-        key = (district_id, volunteer_id)
-        # Each event carries the whole profile, so a later write of the same volunteer replaces the held one:
-        # two events of one volunteer are then never in flight together, where their order is not ours to choose.
+    async def plan_changed(self, document: Document) -> None:
+        """A care plan written: the owner of the district re-times its next occurrence."""
+        await self._hold(
+            document["district_id"], f"plan:{document['_id']}", CARE_PLAN_CHANGED, care_plan_changed(document)
+        )
+
+    async def plan_removed(self, district_id: str, plan_id: str) -> None:
+        await self._hold(district_id, f"plan:{plan_id}", CARE_PLAN_REMOVED, CarePlanRemovedV1(plan_id=plan_id))
+
+    async def _hold(self, district_id: str, subject: str, event_type: str, data: BaseModel) -> None:
+        key = (district_id, subject)
+        # Each event carries the whole profile (or plan), so a later write of the same one replaces the held
+        # one: two events of one volunteer are then never in flight together, where their order is not ours to choose.
         self._held.pop(key, None)
         self._held[key] = new_event(
             event_type=event_type, source=self._source, district_id=district_id, request_id=None, data=data

@@ -41,7 +41,16 @@ class SubmitRequestBody(_Body):
     resident_name: SingleLineText | None = Field(
         None, min_length=1, max_length=100, description="Required from client apps; operators may give only a phone"
     )
-    resident_phone: PhoneNumber
+    resident_phone: PhoneNumber | None = Field(
+        None, description="Required unless `resident_id` names a household of the grid (it may have no phone)"
+    )
+    resident_id: SingleLineText | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="Operators only: the household (resident record) this is for; its name, language and phone "
+        "are used when not given",
+    )
     resident_language: SingleLineText | None = Field(None, min_length=1, max_length=16, description="e.g. zh, en, hui")
     text: MultiLineText = Field("", max_length=2000, description="What the resident said, in their words")
     attributes: dict[Annotated[SingleLineText, Field(max_length=64)], Any] = Field(
@@ -101,6 +110,29 @@ class ResidentView(BaseModel):
     language: str | None = None
 
 
+class ProxyView(BaseModel):
+    kind: str = Field(description="building_leader, family or linked_heart")
+    name: str
+    phone: str
+
+
+class HouseholdView(BaseModel):
+    """The household a request is for. Staff see all of it; the assigned volunteer the door to knock on and
+    whom to call; a volunteer still deciding on an offer only the neighbourhood (`address` masked)."""
+
+    resident_id: str
+    address: str = Field(description="Full for staff and the assigned volunteer; masked for an offer")
+    building: str | None = None
+    unit: str | None = None
+    household: str | None = None
+    language: str | None = None
+    has_phone: bool = Field(description="False: reach the household through its proxy contact")
+    proxy: ProxyView | None = None
+    vulnerabilities: list[str] = Field(default_factory=list)
+    phone: str | None = Field(None, description="Staff only")
+    name: str | None = None
+
+
 class RatingView(BaseModel):
     stars: int
     comment: str = ""
@@ -135,6 +167,9 @@ class RequestView(RequestSummary):
     notes: list[dict[str, Any]] = Field(default_factory=list)
     timeline: list[dict[str, Any]] = Field(default_factory=list, description="Every status event, oldest first")
     resident: ResidentView | None = Field(None, description="Personal data: staff and the assigned volunteer only")
+    household: HouseholdView | None = Field(
+        None, description="When filed for a known household: staff and the offered or assigned volunteer"
+    )
 
 
 class RequestPage(BaseModel):

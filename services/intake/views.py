@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from services.intake.schemas import RatingView, RequestSummary, RequestView, ResidentView
+from services.intake.schemas import HouseholdView, ProxyView, RatingView, RequestSummary, RequestView, ResidentView
+from shared.masking import mask_address
 from shared.mongo import Document
 
 _SUMMARY_FIELDS = tuple(RequestSummary.model_fields)
+
+# Who reads a household: staff; the volunteer doing the task (needs the door and whom to call); a volunteer
+# deciding on an offer (needs only how far it is).
+Audience = Literal["staff", "assigned", "offered"]
 
 
 def _common(document: Document) -> dict[str, Any]:
@@ -22,9 +27,36 @@ def summary(document: Document) -> RequestSummary:
     return RequestSummary.model_validate(_common(document))
 
 
-def detail(document: Document, *, with_resident: bool) -> RequestView:
+def resident_id_of(document: Document) -> str | None:
+    """The household a request was filed for (dispatch stores it at the top level and in `resident`)."""
+    found = document.get("resident_id") or (document.get("resident") or {}).get("id")
+    return found if isinstance(found, str) else None
+
+
+def household(resident: Document, audience: Audience) -> HouseholdView:
+    """A resident record as `audience` may see it; tolerant of records written before a field existed."""
+    proxy = resident.get("proxy")
+    door = audience != "offered"
+    return HouseholdView(
+        resident_id=resident["_id"],
+        address=str(resident.get("address") or "") if door else mask_address(str(resident.get("address") or "")),
+        building=resident.get("building") if door else None,
+        unit=resident.get("unit") if door else None,
+        household=resident.get("household") if door else None,
+        language=resident.get("language"),
+        has_phone=bool(resident.get("phone")),
+        proxy=ProxyView(kind=proxy["kind"], name=proxy["name"], phone=proxy["phone"])
+        if door and isinstance(proxy, dict)
+        else None,
+        vulnerabilities=list(resident.get("vulnerabilities") or []) if door else [],
+        phone=resident.get("phone") if audience == "staff" else None,
+        name=resident.get("name") if audience == "staff" else None,
+    )
+
+
+def detail(document: Document, *, with_resident: bool, household_view: HouseholdView | None = None) -> RequestView:
     rating = document.get("rating")
-    resident = document.get("resident") or {}
+    requester = document.get("resident") or {}
     return RequestView.model_validate(
         {
             **_common(document),
@@ -39,9 +71,10 @@ def detail(document: Document, *, with_resident: bool) -> RequestView:
             "notes": document.get("notes") or [],
             "timeline": document.get("timeline") or [],
             "resident": ResidentView(
-                name=resident.get("name"), phone=resident.get("phone"), language=resident.get("language")
+                name=requester.get("name"), phone=requester.get("phone"), language=requester.get("language")
             )
             if with_resident
             else None,
+            "household": household_view,
         }
     )

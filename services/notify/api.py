@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from services.notify.auth import install_denied_handler
 from services.notify.bootstrap import bootstrap
-from services.notify.routes import operator, preferences, resident, volunteer, webhooks
+from services.notify.routes import messages, operator, preferences, resident, volunteer, webhooks
 from services.notify.settings import NotifySettings
 from shared.http_observability import instrument
 from shared.problem_details import install_problem_handlers
@@ -32,7 +32,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.notify = context
-    for module in (resident, volunteer, operator, webhooks, preferences):
+    for module in (resident, volunteer, operator, webhooks, preferences, messages):
         app.include_router(module.router)
     install_problem_handlers(app)
     install_denied_handler(app)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -13,9 +13,11 @@ from starlette.websockets import WebSocket
 
 from services.notify.bootstrap import NotifyContext
 from services.notify.domain.audiences import DistrictScope, RequestScope, Scope, VolunteerScope
+from shared import volunteer_stream_tokens
 from shared.api_keys import ApiKeyRepository, Principal, Role
 from shared.problem_details import problem_response
 from shared.request_ids import issued_by_us, valid_access_token
+from shared.volunteer_stream_tokens import StreamGrant
 
 OPERATOR_ROLES = frozenset({Role.OPERATOR, Role.DISTRICT_ADMIN, Role.PLATFORM_ADMIN})
 # District admins manage every webhook of their district; a client app only those it registered itself.
@@ -36,6 +38,7 @@ class Denied(Exception):
 WS_PROTOCOL = "grid.v1"
 API_KEY_PROTOCOL = "grid.api-key."
 ACCESS_TOKEN_PROTOCOL = "grid.access-token."
+VOLUNTEER_TOKEN_PROTOCOL = "grid.volunteer-token."
 
 
 def offered_protocols(connection: HTTPConnection) -> list[str]:
@@ -61,6 +64,13 @@ def api_key_of(connection: HTTPConnection) -> str | None:
         or _from_protocols(connection, API_KEY_PROTOCOL)
         or connection.query_params.get("api_key")
     )
+
+
+def volunteer_stream_grant(connection: HTTPConnection, signing_keys: Sequence[bytes]) -> StreamGrant | None:
+    """The volunteer page's stream token (shared.volunteer_stream_tokens), offered as a WebSocket subprotocol
+    or, for EventSource, `?token=`; None when absent or not genuine (then an API key is required)."""
+    token = _from_protocols(connection, VOLUNTEER_TOKEN_PROTOCOL) or connection.query_params.get("token")
+    return volunteer_stream_tokens.verify(signing_keys, token) if token else None
 
 
 async def principal(connection: HTTPConnection, keys: ApiKeyRepository, roles: frozenset[Role]) -> Principal:
@@ -176,6 +186,9 @@ async def volunteer_caller(connection: HTTPConnection, ctx: Ctx) -> Principal:
 
 
 async def volunteer_audience(connection: HTTPConnection, ctx: NotifyContext) -> Audience:
+    grant = volunteer_stream_grant(connection, ctx.signing_keys)  # the phone page's token (intake mints it)
+    if grant is not None:
+        return Audience(grant.district_id, VolunteerScope(grant.volunteer_id))
     caller = await volunteer_caller(connection, ctx)
     assert caller.district_id is not None
     return Audience(caller.district_id, VolunteerScope(caller.subject))

@@ -102,6 +102,7 @@ class NotifyContext:
         topics = settings.topics()
         await self.endpoints.ensure_indexes()
         await self.deliveries.ensure_indexes()
+        await self.notifier.start()
         await ensure_topics(settings.kafka_bootstrap, topics)
         await self.follower.start()
         self.tasks.append(asyncio.create_task(self.follower.run(), name="notify-status-log"))
@@ -131,6 +132,7 @@ class NotifyContext:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.reader.close()
+        await self.notifier.close()
         await self.worker.close()
         await self.publisher.close()
         await self.client.close()
@@ -163,7 +165,7 @@ def bootstrap(settings: NotifySettings) -> NotifyContext:
         endpoints=endpoints,
         deliveries=deliveries,
         preferences=preferences,
-        notifier=PushNotifier(db, preferences, gateway_for(settings.sms_gateway)),
+        notifier=PushNotifier(db, preferences, gateway_for(settings.sms_gateway), sender=settings.instance_id),
         hub=hub,
         follower=StatusLogFollower(
             bootstrap=settings.kafka_bootstrap,

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 from pydantic import Field
 
 from shared.settings import NotifySettings as PlatformNotifySettings
 
 
+def _default_instance_id() -> str:
+    return os.environ.get("HOSTNAME") or socket.gethostname() or "notify-1"
+
+
 class NotifySettings(PlatformNotifySettings):
+    # The replica that claimed a push message retries it; a replica restarted under the same id picks its
+    # `retrying` messages up again, so give it a stable id (a pod or systemd instance name).
+    instance_id: str = Field(default_factory=_default_instance_id, validation_alias="NOTIFY_INSTANCE_ID")
     client_queue_size: int = Field(512, ge=1, validation_alias="NOTIFY_CLIENT_QUEUE_SIZE")
     # History is the status topic (its retention, KAFKA_STATUS_RETENTION_HOURS, is the horizon). Each replica
     # keeps each district's latest events in memory and reads further back from Kafka.

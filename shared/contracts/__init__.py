@@ -2,7 +2,7 @@
 
 from shared.contracts.commands import COMMAND_PAYLOADS, Actor, Command
 from shared.contracts.envelope import EventEnvelope, UnknownEventError, decode_data, new_event
-from shared.contracts.requests import REQUEST_SUBMITTED, RequestSubmittedV1
+from shared.contracts.requests import REQUEST_SUBMITTED, RequestSubmitted, RequestSubmittedV1, RequestSubmittedV2
 from shared.contracts.roster import VOLUNTEER_CHANGED, VOLUNTEER_REMOVED, VolunteerChangedV1, VolunteerRemovedV1
 from shared.contracts.status import (
     REQUEST_ASSIGNED,
@@ -25,7 +25,9 @@ __all__ = [
     "Actor",
     "Command",
     "EventEnvelope",
+    "RequestSubmitted",
     "RequestSubmittedV1",
+    "RequestSubmittedV2",
     "StatusChangedV1",
     "Topics",
     "UnknownEventError",

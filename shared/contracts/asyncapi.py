@@ -31,6 +31,7 @@ from pydantic.json_schema import models_json_schema
 
 import shared.contracts
 from shared import tracing
+from shared.contracts.care import CARE_PAYLOADS
 from shared.contracts.envelope import DISTRICT_ID_PATTERN, EventEnvelope, registered_payloads
 from shared.contracts.roster import ROSTER_PAYLOADS
 from shared.contracts.status import STATUS_EVENT_TYPES
@@ -88,12 +89,16 @@ def _every(_name: str) -> bool:
     return True
 
 
+# What the reference-data admin announces to dispatch: roster changes and care plans.
+ADMIN_ANNOUNCEMENTS = frozenset({*ROSTER_PAYLOADS, *CARE_PAYLOADS})
+
+
 def _is_roster(name: str) -> bool:
-    return name in ROSTER_PAYLOADS
+    return name in ADMIN_ANNOUNCEMENTS
 
 
 def _is_not_roster(name: str) -> bool:
-    return name not in ROSTER_PAYLOADS
+    return name not in ADMIN_ANNOUNCEMENTS
 
 
 def channels(topics: Topics) -> tuple[Channel, ...]:
@@ -102,7 +107,8 @@ def channels(topics: Topics) -> tuple[Channel, ...]:
             "requests",
             topics.requests,
             topics.request_partitions,
-            "What dispatch is asked to do: submissions, commands on a request, and roster changes. Keyed by "
+            "What dispatch is asked to do: submissions, commands on a request, roster changes and care plans. "
+            "Keyed by "
             "district, so one partition, hence one dispatch replica at a time, owns a district and sees its "
             "events in order.",
         ),
@@ -146,8 +152,9 @@ def operations() -> tuple[Operation, ...]:
             "admin.sendRoster",
             "send",
             "requests",
-            "The reference-data admin (intake's admin API, gridctl), sole writer of volunteers, announces each "
-            "volunteer it writes, so that the district's owner updates its roster in memory.",
+            "The reference-data admin (intake's admin API, gridctl), sole writer of volunteers and care plans, "
+            "announces each one it writes, so that the district's owner updates its roster and care timers in "
+            "memory.",
             _is_roster,
         ),
         Operation(

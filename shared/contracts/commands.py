@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts.envelope import register_payload
 
@@ -83,6 +83,14 @@ class CannotCompleteWorkV1(WorkReport):
     command_type: ClassVar[str] = "work.cannot_complete"
 
 
+class EditServiceHoursV1(VolunteerCommand):
+    """The volunteer corrects the minutes of their last resolved piece of work on this request (audited)."""
+
+    command_type: ClassVar[str] = "work.edit_hours"
+    minutes: int = Field(ge=1, le=24 * 60)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
 class ReassignV1(Command):
     command_type: ClassVar[str] = "operator.reassign"
     volunteer_id: str | None = Field(None, max_length=64, description="Target volunteer; none means match again")
@@ -101,6 +109,37 @@ class ChangePriorityV1(Command):
     priority: Literal["low", "normal", "high", "critical"]
 
 
+class ConfirmCheckInV1(Command):
+    """A scheduled check-in is confirmed: the resident's own "I'm fine" (SMS reply, phone, desk)."""
+
+    command_type: ClassVar[str] = "care.confirm_check_in"
+    note: str = Field("", max_length=500)
+
+
+class CareNeedV1(BaseModel):
+    """What a visited resident needs, filed as a request on the spot."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    menu_item_code: str = Field(min_length=1, max_length=64)
+    text: str = Field("", max_length=2000)
+
+
+class RecordVisitOutcomeV1(VolunteerCommand):
+    """The visit log (走访记录): how a scheduled visit or call went, reported by the volunteer who made it."""
+
+    command_type: ClassVar[str] = "care.record_visit"
+    outcome: Literal["fine", "needs_something", "no_response"]
+    note: str = Field("", max_length=2000)
+    need: CareNeedV1 | None = Field(None, description="Required when the outcome is needs_something")
+
+    @model_validator(mode="after")
+    def _need_when_needed(self) -> RecordVisitOutcomeV1:
+        if (self.outcome == "needs_something") != (self.need is not None):
+            raise ValueError("give a need exactly when the outcome is needs_something")
+        return self
+
+
 COMMANDS: tuple[type[Command], ...] = (
     CancelRequestV1,
     RateRequestV1,
@@ -111,10 +150,13 @@ COMMANDS: tuple[type[Command], ...] = (
     StartWorkV1,
     CompleteWorkV1,
     CannotCompleteWorkV1,
+    EditServiceHoursV1,
     ReassignV1,
     EscalateV1,
     CloseV1,
     ChangePriorityV1,
+    ConfirmCheckInV1,
+    RecordVisitOutcomeV1,
 )
 COMMAND_PAYLOADS: dict[str, type[Command]] = {command.command_type: command for command in COMMANDS}
 
@@ -127,10 +169,13 @@ OFFER_DECLINE = DeclineOfferV1.command_type
 WORK_START = StartWorkV1.command_type
 WORK_COMPLETE = CompleteWorkV1.command_type
 WORK_CANNOT_COMPLETE = CannotCompleteWorkV1.command_type
+WORK_EDIT_HOURS = EditServiceHoursV1.command_type
 OPERATOR_REASSIGN = ReassignV1.command_type
 OPERATOR_ESCALATE = EscalateV1.command_type
 OPERATOR_CLOSE = CloseV1.command_type
 OPERATOR_CHANGE_PRIORITY = ChangePriorityV1.command_type
+CARE_CONFIRM_CHECK_IN = ConfirmCheckInV1.command_type
+CARE_RECORD_VISIT = RecordVisitOutcomeV1.command_type
 
 for _command_type, _model in COMMAND_PAYLOADS.items():
     register_payload(_command_type, 1, _model)

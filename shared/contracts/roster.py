@@ -7,9 +7,10 @@ updates its in-memory roster without reading the collection again. The event car
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts.envelope import register_payload
 
@@ -34,6 +35,21 @@ class LocationV1(BaseModel):
     lon: float = Field(ge=-180, le=180)
 
 
+class LeaveV1(BaseModel):
+    """Whole local days away, `start` to `end` included."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LeaveV1:
+        if self.end < self.start:
+            raise ValueError("end is before start")
+        return self
+
+
 class VolunteerChangedV1(BaseModel):
     """A volunteer was added or edited (incl. deactivated, or going on or off duty): the profile as stored."""
 
@@ -50,6 +66,7 @@ class VolunteerChangedV1(BaseModel):
     on_duty: bool = Field(True, description="False while the volunteer is off duty: not offered anything")
     availability: list[WeeklyWindowV1] = Field(default_factory=list, max_length=50, description="Empty: always")
     location: LocationV1 | None = None
+    leave: list[LeaveV1] = Field(default_factory=list, max_length=20, description="Days away: not offered anything")
 
 
 class VolunteerRemovedV1(BaseModel):

@@ -30,6 +30,8 @@ REQUEST_EXPIRED = "request.expired"
 REQUEST_NOTE_ADDED = "request.note_added"
 REQUEST_PRIORITY_CHANGED = "request.priority_changed"
 REQUEST_COMMAND_REJECTED = "request.command_rejected"
+# A scheduled check-in's window opened (docs/care.md): the resident is asked to reply "1" if they are fine.
+CARE_CHECK_IN_DUE = "care.check_in_due"
 
 STATUS_EVENT_TYPES = (
     REQUEST_RECEIVED,
@@ -54,6 +56,7 @@ STATUS_EVENT_TYPES = (
     REQUEST_NOTE_ADDED,
     REQUEST_PRIORITY_CHANGED,
     REQUEST_COMMAND_REJECTED,
+    CARE_CHECK_IN_DUE,
 )
 
 

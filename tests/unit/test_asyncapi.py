@@ -26,6 +26,7 @@ from shared.contracts.asyncapi import (
     message_key,
     render,
 )
+from shared.contracts.care import CARE_PAYLOADS
 from shared.contracts.envelope import DISTRICT_ID_PATTERN, EventEnvelope, registered_payloads
 from shared.contracts.roster import ROSTER_PAYLOADS
 from shared.contracts.status import STATUS_EVENT_TYPES
@@ -200,7 +201,7 @@ def test_every_message_is_keyed_by_its_district(doc: Json) -> None:
 def test_operations_say_who_sends_and_receives_what(doc: Json) -> None:
     requests = set(doc["channels"]["requests"]["messages"])
     status = set(doc["channels"]["status"]["messages"])
-    roster = {message_key(event_type, 1) for event_type in ROSTER_PAYLOADS}
+    roster = {message_key(event_type, 1) for event_type in (*ROSTER_PAYLOADS, *CARE_PAYLOADS)}
 
     assert carried(doc, "admin.sendRoster") == roster
     assert carried(doc, "intake.sendRequests") == requests - roster

@@ -25,6 +25,7 @@ TOKEN = "9f86d081884c7d659a2feaa0c55ad015"
         f"authenticate({KEY!r}) failed",
         f"headers: Authorization: Bearer {KEY}",
         f"Sec-WebSocket-Protocol: grid.v1, grid.api-key.{KEY}, grid.access-token.{TOKEN}",
+        f"Sec-WebSocket-Protocol: grid.v1, grid.volunteer-token.gvs1.{TOKEN}.{TOKEN}",
         "secret whsec_abcDEF123-_xyz shown",
     ],
 )

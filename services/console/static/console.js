@@ -14,6 +14,20 @@ const I18N = {
     onTimeRate: "按时办结率", redoRate: "重办率", medianAssign: "派单中位(分)", medianResolve: "办结中位(分)",
     chosen: "选中", open: "在办", capacity: "上限", newRequest: "代居民登记", phone: "电话", name: "姓名",
     words: "居民原话", priority: "改优先级", filed: "已登记", levelLabel: "层级",
+    search: "搜索", allStatuses: "全部状态", allLevels: "全部层级", allGrids: "全部网格", allItems: "全部事项",
+    overdueOnly: "只看超时", sortBy: "排序", sortSla: "按时限（最急在前）", sortNewest: "按登记时间（最新在前）",
+    answers: "问题回答", notes: "备注", rating: "评价", address: "地址", household: "住户", stars: "星",
+    shown: "显示", of: "共",
+    desk: "热线", callerPhone: "来电号码", lookUp: "查找", households: "住户", door: "门牌", caller: "来电人",
+    needs: "特殊情况", recentRequests: "近期请求", filedAt: "登记时间", fileFor: "为该住户登记", questions: "请询问",
+    language: "语言", priorityLabel: "优先级", itemUrgency: "按事项默认", low: "低", normal: "普通", high: "高",
+    critical: "紧急", onThePhone: "电话反馈", comment: "居民的话（可选）", recordRating: "记录评价",
+    notDoneReason: "没办好的原因", recordNotDone: "记录“没办好”", noteText: "备注内容", addNote: "添加备注",
+    found: "找到住户", noHousehold: "没有登记的住户：请用上方“代居民登记”按电话登记", asResident: "本人",
+    asProxy: "代理人", noPhone: "无电话", recorded: "已记录", byPhone: "用此电话登记（无住户）", required: "必填",
+    contact: "联系", proxyKinds: { building_leader: "楼长", family: "家属", linked_heart: "结对志愿者" },
+    vulnerabilities: { lives_alone: "独居", mobility: "行动不便", hearing: "听力障碍", sight: "视力障碍",
+      cannot_read: "不识字" },
     statuses: { submitted: "已提交", matching: "匹配中", offered: "已派单", assigned: "已接单", in_progress: "办理中",
       resolved: "已办结", rated: "已评价", escalated: "已上报", cancelled: "已取消", rejected: "已拒绝",
       expired: "已过期", unassigned: "无人可派" },
@@ -33,17 +47,84 @@ const I18N = {
     redoRate: "Redo rate", medianAssign: "Median to assign (min)", medianResolve: "Median to resolve (min)",
     chosen: "chosen", open: "open", capacity: "capacity", newRequest: "File a request for a resident",
     phone: "Phone", name: "Name", words: "In the resident's words", priority: "Change priority", filed: "Filed",
-    levelLabel: "Level",
-    statuses: {}, levels: {},
+    levelLabel: "Level", search: "Search", allStatuses: "All statuses", allLevels: "All levels",
+    allGrids: "All grids", allItems: "All items", overdueOnly: "Overdue only", sortBy: "Sort",
+    sortSla: "By deadline (most urgent first)", sortNewest: "By filing time (newest first)", answers: "Answers",
+    notes: "Notes", rating: "Rating", address: "Address", household: "Household", stars: "stars", shown: "Showing",
+    of: "of", desk: "Hotline", callerPhone: "Caller's phone", lookUp: "Look up", households: "Households",
+    door: "Door", caller: "Caller is", needs: "Needs", recentRequests: "Recent requests", filedAt: "Filed",
+    fileFor: "File for this household", questions: "Ask", language: "Language", priorityLabel: "Priority",
+    itemUrgency: "The item's default", low: "Low", normal: "Normal", high: "High", critical: "Critical",
+    onThePhone: "Taken on the phone", comment: "Their words (optional)", recordRating: "Record rating",
+    notDoneReason: "What was not done", recordNotDone: "Record “not done”", noteText: "Note",
+    addNote: "Add note", found: "Households found", noHousehold: "No registered household: file by phone with "
+      + "“File a request for a resident” above", asResident: "the resident", asProxy: "their proxy",
+    noPhone: "no phone", recorded: "Recorded", byPhone: "Filed with this phone (no household)", required: "required",
+    contact: "Contact", proxyKinds: { building_leader: "building leader", family: "family", linked_heart: "linked heart" },
+    vulnerabilities: { lives_alone: "lives alone", mobility: "mobility", hearing: "hearing", sight: "sight",
+      cannot_read: "cannot read" },
+    statuses: { submitted: "Submitted", matching: "Matching", offered: "Offered", assigned: "Assigned",
+      in_progress: "In progress", resolved: "Resolved", rated: "Rated", escalated: "Escalated",
+      cancelled: "Cancelled", rejected: "Rejected", expired: "Expired", unassigned: "Nobody available" },
+    levels: { grid: "Grid", community: "Community", street: "Street office", district: "District" },
   },
 };
 
 const state = { lang: localStorage.getItem("console.lang") || "zh", key: sessionStorage.getItem("console.key"),
-  board: null, selected: null, tab: "board", boardSignature: "", district: null };
+  board: null, selected: null, tab: "board", boardSignature: "", district: null, live: false, stream: null,
+  refreshTimer: null,
+  // Names of places and items by id, from the directory and the menus: the page shows names, never codes.
+  names: { grids: {}, communities: {}, items: {}, menus: {} }, households: {} };
+// The board is reloaded when notify's operator stream says something changed; polled only while it is down.
+const REFRESH_DEBOUNCE_MS = 300;
+const POLL_WHILE_DOWN_MS = 5000;
+const SAFETY_REFRESH_MS = 60000;
 const $ = (selector) => document.querySelector(selector);
 const t = (name) => I18N[state.lang][name] ?? I18N.zh[name] ?? name;
-const statusName = (s) => (state.lang === "zh" ? I18N.zh.statuses[s] : null) || s || "";
-const levelName = (l) => (state.lang === "zh" ? I18N.zh.levels[l] : null) || l || "";
+const statusName = (s) => I18N[state.lang].statuses[s] || I18N.zh.statuses[s] || s || "";
+const levelName = (l) => I18N[state.lang].levels[l] || I18N.zh.levels[l] || l || "";
+const named = (entry, fallback) => (entry ? (state.lang === "zh" ? entry.name_zh : entry.name_en) || entry.name_zh : null)
+  || fallback || "";
+const gridName = (id) => named(state.names.grids[id], id);
+const itemName = (communityId, code) => named(state.names.items[`${communityId}:${code}`], code);
+const volunteerName = (id) => (state.board?.volunteers || []).find((v) => v.volunteer_id === id)?.name || id;
+
+// Rows of a table are operable from the keyboard: Tab or the arrow keys move between them, Enter or Space opens.
+function operableRow(tr, open) {
+  tr.tabIndex = 0;
+  tr.addEventListener("click", open);
+  tr.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); open(); }
+    if (event.key === "ArrowDown") { event.preventDefault(); tr.nextElementSibling?.focus(); }
+    if (event.key === "ArrowUp") { event.preventDefault(); tr.previousElementSibling?.focus(); }
+  });
+  return tr;
+}
+
+function rememberPlaces(directory) {
+  for (const g of directory.grids) state.names.grids[g.id] = g;
+  for (const c of directory.communities) state.names.communities[c.id] = c;
+}
+
+async function loadItemNames(directory) {
+  // A grid's menu is its community's, so one grid per community is enough; when a grid's menu cannot be read
+  // (a grid just added, not yet known to intake), the community's next grid is tried, and one community that
+  // fails leaves the others' names in place.
+  const gridsOf = {};
+  for (const g of directory.grids) (gridsOf[g.community_id] ??= []).push(g.id);
+  await Promise.allSettled(Object.entries(gridsOf).map(async ([community, grids]) => {
+    for (const grid of grids) {
+      try {
+        const menu = await api(`/console/api/grids/${encodeURIComponent(grid)}/menu`);
+        state.names.menus[community] = menu;
+        for (const item of menu) state.names.items[`${community}:${item.code}`] = item;
+        return;
+      } catch (error) {
+        console.warn(`menu of grid ${grid}: ${error.message}`);
+      }
+    }
+  }));
+}
 
 function text(tag, content, attrs = {}) {
   const node = document.createElement(tag);
@@ -73,6 +154,11 @@ function applyLanguage() {
   document.documentElement.lang = state.lang;
   document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
   document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+  document.querySelectorAll("[data-i18n-label]").forEach((el) => { el.setAttribute("aria-label", t(el.dataset.i18nLabel)); });
+  for (const option of $("#new-grid").options) option.textContent = gridName(option.value);
+  const community = state.names.grids[$("#new-grid").value]?.community_id;
+  for (const option of $("#new-item").options) option.textContent = itemName(community, option.value);
+  if (typeof renderDesk === "function") renderDesk();
   $("#lang").textContent = state.lang === "zh" ? "English" : "中文";
   renderDistrict();
   if (state.board) renderBoard(state.board);
@@ -105,37 +191,81 @@ function renderBoard(board) {
     chip.append(text("b", String(byLevel[level])));
     return chip;
   }));
-  const overdue = board.requests.filter((r) => r.overdue).length;
+  const overdue = (board.overdue || board.requests.filter((r) => r.overdue)).length;
   const chip = text("span", t("overdue"), { class: overdue ? "chip bad" : "chip good", "data-testid": "overdue-count" });
   chip.append(text("b", String(overdue)));
   counts.append(chip);
 
-  const now = new Date();
-  const rows = board.requests.map((r) => {
-    const tr = document.createElement("tr");
-    tr.dataset.requestId = r.request_id;
-    if (r.overdue) tr.classList.add("overdue");
-    if (r.request_id === state.selected) tr.classList.add("selected");
-    const volunteer = r.assigned_volunteer_id || (r.offered_volunteer_ids || []).join(", ");
-    tr.append(text("td", r.request_id.slice(0, 8)), text("td", r.menu_item_code), text("td", r.grid_id),
-      text("td", statusName(r.status)), text("td", levelName(r.level)), text("td", volunteer),
-      text("td", countdown(r.sla_due_at, now), { class: "sla", "data-due": r.sla_due_at || "" }));
-    tr.addEventListener("click", () => showDetail(r.request_id));
-    return tr;
-  });
-  $("#queue tbody").replaceChildren(...rows);
+  renderQueue(board);
   $("#grid-load tbody").replaceChildren(...board.load_per_grid.map((g) => {
     const tr = document.createElement("tr");
-    tr.append(text("td", g.grid_id), text("td", `${g.open} ${t("open")}`));
+    tr.append(text("td", gridName(g.grid_id)), text("td", `${g.open} ${t("open")}`));
     return tr;
   }));
   $("#volunteer-load tbody").replaceChildren(...board.volunteers.map((v) => {
     const tr = document.createElement("tr");
-    tr.append(text("td", v.name || v.volunteer_id), text("td", v.grid_id),
+    tr.append(text("td", v.name || v.volunteer_id), text("td", gridName(v.grid_id)),
       text("td", `${v.open_assignments ?? 0} / ${v.capacity ?? "?"}`));
     return tr;
   }));
   $("#volunteer-list").replaceChildren(...board.volunteers.map((v) => text("option", v.name, { value: v.volunteer_id })));
+}
+
+function queueFilter() {
+  return { search: $("#queue-search").value.trim().toLowerCase(), status: $("#queue-status").value,
+    level: $("#queue-level").value, grid: $("#queue-grid").value, item: $("#queue-item").value,
+    overdue: $("#queue-overdue").checked, sort: $("#queue-sort").value };
+}
+
+function filteredRequests(requests, f) {
+  const shown = requests.filter((r) => (!f.status || r.status === f.status) && (!f.level || r.level === f.level)
+    && (!f.grid || r.grid_id === f.grid) && (!f.item || r.menu_item_code === f.item) && (!f.overdue || r.overdue)
+    && (!f.search || [r.request_id, itemName(r.community_id, r.menu_item_code), gridName(r.grid_id),
+      statusName(r.status), volunteerName(r.assigned_volunteer_id || "")].some((v) => (v || "").toLowerCase().includes(f.search))));
+  const due = (r) => (r.sla_due_at ? new Date(r.sla_due_at).getTime() : Infinity);
+  // Critical requests (a welfare check after a missed check-in) lead the queue, then the nearest deadline.
+  const rank = (r) => (r.priority === "critical" ? 0 : 1);
+  if (f.sort === "sla") shown.sort((a, b) => rank(a) - rank(b) || due(a) - due(b));
+  else shown.sort((a, b) => (b.submitted_at || "").localeCompare(a.submitted_at || ""));
+  return shown;
+}
+
+function fillFilterOptions(board) {
+  const keep = (select, options) => {
+    const chosen = select.value;
+    const first = select.options[0];
+    first.textContent = t(first.dataset.i18n);
+    select.replaceChildren(first, ...options.map(([value, label]) => text("option", label, { value })));
+    select.value = options.some(([value]) => value === chosen) ? chosen : "";
+  };
+  keep($("#queue-status"), Object.keys(I18N.zh.statuses).map((s) => [s, statusName(s)]));
+  keep($("#queue-level"), ["grid", "community", "street", "district"].map((l) => [l, levelName(l)]));
+  keep($("#queue-grid"), Object.keys(state.names.grids).map((g) => [g, gridName(g)]));
+  const items = {};
+  for (const menu of Object.values(state.names.menus)) for (const item of menu) items[item.code] ??= named(item, item.code);
+  for (const r of board.requests) items[r.menu_item_code] ??= itemName(r.community_id, r.menu_item_code);
+  keep($("#queue-item"), Object.entries(items));
+}
+
+function renderQueue(board = state.board) {
+  if (!board) return;
+  fillFilterOptions(board);
+  const now = new Date();
+  const shown = filteredRequests(board.requests, queueFilter());
+  const rows = shown.map((r) => {
+    const tr = document.createElement("tr");
+    tr.dataset.requestId = r.request_id;
+    if (r.overdue) tr.classList.add("overdue");
+    if (r.request_id === state.selected) tr.classList.add("selected");
+    const volunteer = r.assigned_volunteer_id ? volunteerName(r.assigned_volunteer_id)
+      : (r.offered_volunteer_ids || []).map(volunteerName).join(", ");
+    tr.append(text("td", r.request_id.slice(0, 8)), text("td", itemName(r.community_id, r.menu_item_code)),
+      text("td", gridName(r.grid_id)), text("td", statusName(r.status)), text("td", levelName(r.level)),
+      text("td", volunteer), text("td", countdown(r.sla_due_at, now), { class: "sla", "data-due": r.sla_due_at || "" }));
+    return operableRow(tr, () => showDetail(r.request_id));
+  });
+  $("#queue tbody").replaceChildren(...rows);
+  $("#queue-count").textContent = `${t("shown")} ${shown.length} ${t("of")} ${board.requests.length}`;
 }
 
 function tickCountdowns() {
@@ -158,19 +288,70 @@ async function refreshBoard() {
   if (state.selected) await showDetail(state.selected, false);
 }
 
+function scheduleRefresh() {
+  if (state.refreshTimer) return;
+  state.refreshTimer = setTimeout(() => {
+    state.refreshTimer = null;
+    if (state.tab === "board") refreshBoard().catch(() => {});
+  }, REFRESH_DEBOUNCE_MS);
+}
+
+// Reads /console/api/events (notify's operator stream, relayed under this origin) with the key in a header:
+// EventSource cannot send one. Any event (a change, or `reset` on connecting) reloads the board.
+async function followChanges() {
+  let backoff = 1000;
+  while (state.key) {
+    const controller = new AbortController();
+    state.stream = controller;
+    try {
+      const response = await fetch("/console/api/events", { headers: { "X-API-Key": state.key }, signal: controller.signal });
+      if (!response.ok || !response.body) throw new Error(response.statusText);
+      state.live = true;
+      backoff = 1000;
+      scheduleRefresh();
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value.replace(/\r\n?/g, "\n");
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          if (frame.split("\n").some((line) => line.startsWith("data:"))) scheduleRefresh();
+        }
+      }
+    } catch (error) {
+      if (controller.signal.aborted) return;
+    }
+    state.live = false;
+    await new Promise((resolve) => setTimeout(resolve, backoff));
+    backoff = Math.min(backoff * 2, 30000);
+  }
+}
+
 async function showDetail(requestId, scroll = true) {
   state.selected = requestId;
   const r = await api(`/console/api/requests/${encodeURIComponent(requestId)}`);
   $("#detail").hidden = false;
   $("#detail-id").textContent = r.request_id;
-  const facts = [[t("status"), statusName(r.status)], [t("level"), levelName(r.level)], [t("item"), r.menu_item_code],
-    [t("grid"), r.grid_id], [t("volunteer"), r.assigned_volunteer_id || t("none")], [t("sla"), r.sla_due_at || ""]];
-  $("#detail-facts").replaceChildren(...facts.flatMap(([k, v]) => [text("dt", k), text("dd", v)]));
+  const household = await householdOf(r);
+  const facts = [[t("status"), statusName(r.status)], [t("level"), levelName(r.level)],
+    [t("item"), itemName(r.community_id, r.menu_item_code)], [t("grid"), gridName(r.grid_id)],
+    [t("volunteer"), r.assigned_volunteer_id ? volunteerName(r.assigned_volunteer_id) : t("none")],
+    [t("sla"), r.sla_due_at ? new Date(r.sla_due_at).toLocaleString(state.lang === "zh" ? "zh-CN" : "en-GB") : ""],
+    [t("words"), r.text || ""], [t("answers"), answersText(r)],
+    [t("rating"), r.rating ? `${r.rating.stars} ${t("stars")} ${r.rating.comment || ""}` : t("none")],
+    [t("household"), household ? `${household.name || ""} · ${household.address}` : (r.resident || {}).name || ""]];
+  $("#detail-facts").replaceChildren(...facts.flatMap(([k, v]) => [text("dt", k), text("dd", v, { "data-fact": k })]));
+  $("#detail-notes").replaceChildren(...(r.notes || []).map((n) => text("li", `${n.text} (${n.by || ""})`)));
   $("#timeline").replaceChildren(...(r.timeline || []).map((e) => {
     const li = text("li", "", { "data-type": e.type });
     li.append(text("time", new Date(e.time).toLocaleString(state.lang === "zh" ? "zh-CN" : "en-GB")));
     const d = e.data || {};
-    li.append(document.createTextNode(`${e.type} ${d.message || ""} ${d.reason ? "(" + d.reason + ")" : ""}`));
+    const what = d.status ? statusName(d.status) : e.type;
+    li.append(document.createTextNode(`${what} · ${e.type} ${d.message || ""} ${d.reason ? "(" + d.reason + ")" : ""}`));
     return li;
   }));
   $("#decisions").replaceChildren(...(r.decisions || []).map((decision) => {
@@ -190,6 +371,28 @@ async function showDetail(requestId, scroll = true) {
   if (scroll) $("#detail").scrollIntoView({ block: "nearest" });
 }
 
+// The menu's questions by code, with the names of list values, so answers read as the operator asked them.
+function answersText(r) {
+  const item = state.names.items[`${r.community_id}:${r.menu_item_code}`] || {};
+  const questions = Object.fromEntries((item.attributes || []).map((a) => [a.code, a]));
+  return Object.entries(r.attributes || {}).map(([code, value]) => {
+    const question = questions[code] || {};
+    const names = Object.fromEntries((question.values || []).map((v) => [v.key, v.name]));
+    const shown = (Array.isArray(value) ? value : [value]).map((v) => names[v] ?? v).join(", ");
+    return `${question.description || code}: ${shown}`;
+  }).join("; ");
+}
+
+// The household (address, proxy) from intake's staff view, once per request: it does not change while shown.
+async function householdOf(r) {
+  if (!r.resident_id && !(r.resident || {}).id) return null;
+  if (!(r.request_id in state.households)) {
+    const view = await api(`/console/api/desk/requests/${encodeURIComponent(r.request_id)}`).catch(() => ({}));
+    state.households[r.request_id] = view.household || null;
+  }
+  return state.households[r.request_id];
+}
+
 function showActionFields() {
   const action = $("#action").value;
   $("#action-volunteer").hidden = action !== "reassign";
@@ -198,17 +401,21 @@ function showActionFields() {
 
 async function loadNewRequestForm() {
   const directory = await api("/console/api/directory");
-  $("#new-grid").replaceChildren(...directory.grids.map((g) =>
-    text("option", `${state.lang === "zh" ? g.name_zh || g.id : g.name_en || g.id} (${g.id})`, { value: g.id })));
+  rememberPlaces(directory);
+  $("#new-grid").replaceChildren(...directory.grids.map((g) => text("option", gridName(g.id), { value: g.id })));
   await loadMenu();
+  await loadItemNames(directory);
+  if (state.board) renderBoard(state.board);
 }
 
 async function loadMenu() {
   const grid = $("#new-grid").value;
   if (!grid) return;
   const menu = await api(`/console/api/grids/${encodeURIComponent(grid)}/menu`);
-  $("#new-item").replaceChildren(...menu.map((item) =>
-    text("option", state.lang === "zh" ? item.name_zh || item.code : item.name_en || item.code, { value: item.code })));
+  if ($("#new-grid").value !== grid) return;  // the operator chose another grid meanwhile
+  const chosen = $("#new-item").value;
+  $("#new-item").replaceChildren(...menu.map((item) => text("option", named(item, item.code), { value: item.code })));
+  if (menu.some((item) => item.code === chosen)) $("#new-item").value = chosen;
 }
 
 async function submitNewRequest(event) {
@@ -308,7 +515,7 @@ async function loadHealth() {
 function showTab(name) {
   state.tab = name;
   document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
-  for (const tab of ["board", "rates", "health"]) $(`#${tab}-tab`).hidden = tab !== name;
+  for (const tab of ["board", "desk", "care", "rates", "health"]) $(`#${tab}-tab`).hidden = tab !== name;
   if (name === "rates") loadRates();
   if (name === "health") loadHealth();
 }
@@ -322,13 +529,16 @@ async function start() {
   $("#logout").hidden = false;
   await refreshBoard();
   loadNewRequestForm().catch((error) => { $("#new-result").textContent = error.message; });
-  setInterval(() => { if (state.tab === "board") refreshBoard().catch(() => {}); }, 2000);
+  followChanges();
+  setInterval(() => { if (!state.live) scheduleRefresh(); }, POLL_WHILE_DOWN_MS);
+  setInterval(scheduleRefresh, SAFETY_REFRESH_MS);
   setInterval(tickCountdowns, 1000);
 }
 
 function logout(message = "") {
   sessionStorage.removeItem("console.key");
   state.key = null;
+  if (state.stream) state.stream.abort();
   $("#app").hidden = true;
   $("#tabs").hidden = true;
   $("#logout").hidden = true;
@@ -354,6 +564,9 @@ $("#action").addEventListener("change", showActionFields);
 $("#new-grid").addEventListener("change", () => loadMenu().catch(() => {}));
 $("#new-request-form").addEventListener("submit", submitNewRequest);
 $("#rates-form").addEventListener("submit", loadRates);
+for (const id of ["#queue-search", "#queue-status", "#queue-level", "#queue-grid", "#queue-item", "#queue-overdue", "#queue-sort"]) {
+  $(id).addEventListener(id === "#queue-search" ? "input" : "change", () => renderQueue());
+}
 applyLanguage();
 showActionFields();
 if (state.key) start().catch(() => logout());

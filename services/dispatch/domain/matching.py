@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, tzinfo
+from datetime import UTC, date, datetime, time, tzinfo
 from enum import StrEnum
 from typing import Final
 
@@ -72,6 +72,11 @@ class Volunteer:
     active: bool = True
     location: Coordinates | None = None
     on_duty: bool = True
+    # Whole local days away (first, last), both included: set by the volunteer on their phone page.
+    leave: tuple[tuple[date, date], ...] = ()
+
+    def on_leave(self, day: date) -> bool:
+        return any(first <= day <= last for first, last in self.leave)
 
     @property
     def spare(self) -> int:
@@ -98,6 +103,7 @@ class ExclusionCode(StrEnum):
     AT_CAPACITY = "at_capacity"
     UNAVAILABLE = "unavailable"
     OFF_DUTY = "off_duty"
+    ON_LEAVE = "on_leave"
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,7 @@ def exclusion_codes(
         (ExclusionCode.AT_CAPACITY, volunteer.open_assignments >= volunteer.capacity),
         (ExclusionCode.UNAVAILABLE, not is_available(volunteer, at, local_tz)),
         (ExclusionCode.OFF_DUTY, not volunteer.on_duty),
+        (ExclusionCode.ON_LEAVE, volunteer.on_leave(at.astimezone(local_tz).date())),
     )
     return tuple(code for code, failed in checks if failed)
 
@@ -238,5 +245,6 @@ def _explain_exclusion(request: MatchRequest, volunteer: Volunteer, codes: tuple
         ExclusionCode.AT_CAPACITY: f"at capacity ({volunteer.open_assignments} of {volunteer.capacity})",
         ExclusionCode.UNAVAILABLE: "not available now",
         ExclusionCode.OFF_DUTY: "off duty",
+        ExclusionCode.ON_LEAVE: "on leave today",
     }
     return f"{volunteer.volunteer_id}: " + "; ".join(texts[code] for code in codes)

@@ -106,7 +106,7 @@ def jurisdiction_not_found(jurisdiction_id: str) -> Problem:
 
 
 async def _public(request: Request, ctx: Ctx, jurisdiction_id: str) -> None:
-    if not await ctx.repository.district_exists(jurisdiction_id):
+    if not await ctx.reference.district_exists(jurisdiction_id):
         raise jurisdiction_not_found(jurisdiction_id)
 
 

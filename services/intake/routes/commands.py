@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from services.intake import handlers
 from services.intake.auth import Ctx, DistrictScope, Scope
 from services.intake.context import IntakeContext
-from services.intake.permissions import check_command
+from services.intake.permissions import STAFF, check_command
 from services.intake.problems import Problem
 from services.intake.routes.requests import broker_down, request_not_found
 from services.intake.routes.shared_params import AccessToken, IdempotencyKey, RequestId, problems
@@ -35,6 +35,7 @@ from shared.kafka import BrokerUnavailable
 from shared.request_ids import issued_by_us, valid_access_token
 
 router = APIRouter(tags=["commands"])
+RESIDENT_JUDGEMENTS = frozenset({c.REQUEST_RATE, c.REQUEST_REPORT_NOT_DONE})
 RESPONSES = problems(401, 403, 404, 409, 413, 422, 429, 503)
 
 
@@ -65,6 +66,10 @@ async def run_command(
     if scope.role is Role.CLIENT_APP:
         phone = ((document or {}).get("resident") or {}).get("phone")
         actor = handlers.resident_actor(phone, scope.principal.key_id)
+    elif command_type in RESIDENT_JUDGEMENTS and scope.role in STAFF:
+        # A rating or "not done" is the resident's judgement, taken on the phone: the operator's key, on the
+        # record as acting for the resident. (An operator's note or cancellation is the operator's own.)
+        actor = handlers.on_behalf_of_resident(scope)
     else:
         actor = handlers.actor_of(scope)
     try:
@@ -227,10 +232,7 @@ _work(c.CannotCompleteWorkV1, "work/cannot-complete", "The assigned volunteer ca
 async def reassign(
     scope: DistrictScope, ctx: Ctx, request_id: RequestId, body: ReassignBody, idempotency_key: IdempotencyKey = None
 ) -> CommandAccepted:
-    if (
-        body.volunteer_id is not None
-        and await ctx.repository.reference("volunteers", scope.district_id, body.volunteer_id) is None
-    ):
+    if body.volunteer_id is not None and await ctx.reference.volunteer(scope.district_id, body.volunteer_id) is None:
         raise handlers.invalid("volunteer_id", f"no volunteer {body.volunteer_id!r} in this district")
     return await run_command(
         ctx,

@@ -108,7 +108,7 @@ async def put_district(
     summary="The district's street offices, communities and grids, for choosing where a resident lives",
 )
 async def directory(district_id: PublicDistrict, ctx: Ctx) -> Directory:
-    district = await ctx.repository.district(district_id) or {"_id": district_id}
+    district = await ctx.reference.district(district_id) or {"_id": district_id}
 
     async def entries(collection: str) -> list[DirectoryEntry]:
         documents = await ctx.repository.references(collection, district_id, after=None, limit=5000)
@@ -143,7 +143,7 @@ async def community_menu(district_id: PublicDistrict, community_id: DocumentId, 
     summary="The menu offered to residents of a grid (its community's menu)",
 )
 async def grid_menu(district_id: PublicDistrict, grid_id: DocumentId, ctx: Ctx) -> list[MenuItemView]:
-    grid = await ctx.repository.grid(district_id, grid_id)
+    grid = await ctx.reference.grid(district_id, grid_id)
     if grid is None:
         raise not_found("grid", grid_id)
     return [menu_view(d) for d in await ctx.repository.menu(district_id, grid["community_id"])]
@@ -197,8 +197,8 @@ def _register(kind: Kind) -> None:
     singular = kind.name.rstrip("s").replace("-", " ")
     read_roles = STAFF if kind.personal else (*STAFF, Role.CLIENT_APP, Role.VOLUNTEER)
 
-    # Volunteers are announced when written, and when their grid or its community moves.
-    announces = kind.name in ("volunteers", "grids", "communities")
+    # Volunteers are announced when written, and when their grid or its community moves; care plans when written.
+    announces = kind.name in ("volunteers", "grids", "communities", "care-plans")
     write_statuses = (401, 403, 404, 409, 422, 429, 503) if announces else (401, 403, 404, 409, 422, 429)
 
     async def put(

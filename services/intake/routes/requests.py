@@ -5,15 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from services.intake import handlers, views
-from services.intake.auth import STAFF, SUBMITTERS, Ctx, DistrictScope
+from services.intake.auth import STAFF, SUBMITTERS, Ctx, DistrictScope, context_of
+from services.intake.context import IntakeContext
 from services.intake.pagination import InvalidCursor, after_cursor, encode_cursor
 from services.intake.permissions import assigned_to, offered_to
 from services.intake.problems import Problem
 from services.intake.routes.shared_params import AccessToken, IdempotencyKey, RequestId, problems
-from services.intake.schemas import RequestPage, RequestSummary, RequestView, SubmitAccepted, SubmitRequestBody
+from services.intake.schemas import (
+    HouseholdView,
+    RequestPage,
+    RequestSummary,
+    RequestView,
+    SubmitAccepted,
+    SubmitRequestBody,
+)
 from shared.api_keys import Role
 from shared.kafka import BrokerUnavailable
 from shared.mongo import Document
@@ -63,9 +71,12 @@ def request_not_found(district_id: str, request_id: str) -> Problem:
     "phone number. The answer comes after Kafka acknowledged the request; keep `access_token` for the resident.",
 )
 async def submit(
-    scope: DistrictScope, ctx: Ctx, body: SubmitRequestBody, idempotency_key: IdempotencyKey = None
+    scope: DistrictScope, request: Request, body: SubmitRequestBody, idempotency_key: IdempotencyKey = None
 ) -> SubmitAccepted:
     scope.require(*SUBMITTERS)
+    # The context from the request rather than a `Ctx` dependency: each dependency costs this FastAPI tens of
+    # microseconds per call, and this is the route that takes the load (bench/intake).
+    ctx = context_of(request)
     try:
         request_id = await handlers.submit_request(ctx, scope=scope, body=body, idempotency_key=idempotency_key)
     except BrokerUnavailable as exc:
@@ -99,7 +110,21 @@ async def read(scope: DistrictScope, ctx: Ctx, request_id: RequestId) -> Request
     if scope.role is Role.VOLUNTEER and not (offered_to(document, subject) or assigned_to(document, subject)):
         raise request_not_found(scope.district_id, request_id)
     with_resident = scope.role in STAFF or (assigned_to(document, subject) and scope.role is Role.VOLUNTEER)
-    return views.detail(document, with_resident=with_resident)
+    audience: views.Audience | None = None
+    if scope.role in STAFF:
+        audience = "staff"
+    elif scope.role is Role.VOLUNTEER:
+        audience = "assigned" if assigned_to(document, subject) else "offered"
+    return views.detail(document, with_resident=with_resident, household_view=await _household(ctx, document, audience))
+
+
+async def _household(ctx: IntakeContext, document: Document, audience: views.Audience | None) -> HouseholdView | None:
+    """The household the request is for, read by `_id`, as `audience` may see it."""
+    resident_id = views.resident_id_of(document)
+    if audience is None or resident_id is None:
+        return None
+    resident = await ctx.repository.resident(document["district_id"], resident_id)
+    return None if resident is None else views.household(resident, audience)
 
 
 @router.get(

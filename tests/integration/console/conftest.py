@@ -14,8 +14,12 @@ from tests.e2e.service_processes import free_port
 
 @pytest.fixture(scope="package")
 async def console(platform_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
-    # No intake runs at this address: the console must say so instead of failing.
-    env = {**platform_env, "INTAKE_INTERNAL_URL": f"http://127.0.0.1:{free_port()}"}
+    # No intake or notify runs at these addresses: the console must say so instead of failing.
+    env = {
+        **platform_env,
+        "INTAKE_INTERNAL_URL": f"http://127.0.0.1:{free_port()}",
+        "NOTIFY_INTERNAL_URL": f"http://127.0.0.1:{free_port()}",
+    }
     app = create_app(ConsoleSettings(**env))  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://console") as client:
         yield client

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.dispatch.read_models import backfill
+from services.dispatch.read_models.board import BOARD_COLLECTION, BoardState
 from shared.api_keys import ApiKeyRepository, Role
 from shared.mongo import Document
 from tests.unit.console.test_rates import DATA, WINDOW
@@ -26,6 +30,8 @@ async def district(db: AsyncDatabase[Document]) -> AsyncIterator[str]:
     await db.districts.insert_one({"_id": district_id, "name_zh": "测试区", "name_en": "Rates district"})
     documents = [{**d, "_id": uuid.uuid4().hex, "district_id": district_id} for d in DATA]
     await db.requests.insert_many(documents)
+    # The read models dispatch keeps as it applies events, built here at once from the same documents.
+    await backfill.rebuild(db, district_id, documents)
     yield district_id
     await db.requests.delete_many({"district_id": district_id})
 
@@ -134,7 +140,7 @@ async def test_forwarded_ids_must_be_plain_path_segments(
     assert unknown_action.status_code == 422
 
 
-async def test_volunteer_load_comes_from_dispatchs_volunteer_load_documents(
+async def test_volunteer_load_comes_from_dispatchs_board(
     console: httpx.AsyncClient, db: AsyncDatabase[Document], district: str
 ) -> None:
     busy, idle = f"{district}-busy", f"{district}-idle"
@@ -145,12 +151,9 @@ async def test_volunteer_load_comes_from_dispatchs_volunteer_load_documents(
             {"_id": idle, "district_id": district, "name": "闲", "grid_id": "g", "capacity": 2, "on_duty": False},
         ]
     )
-    await db.volunteer_load.insert_many(
-        [
-            {"_id": busy, "district_id": district, "open_assignments": 2, "last_assigned_at": None},
-            {"_id": f"{district}-elsewhere", "district_id": "chengzhong", "open_assignments": 1},
-        ]
-    )
+    # The board (dispatch's read model of the district) carries the load its owner counts.
+    load = [{"volunteer_id": busy, "grid_id": "g", "open_assignments": 2, "capacity": 3}]
+    await db[BOARD_COLLECTION].update_one({"_id": district}, {"$set": {"board": json.dumps({"volunteer_load": load})}})
 
     response = await console.get("/console/api/board", headers=await key_for(db, district))
     other = await console.get("/console/api/board", headers=await key_for(db, "chengzhong"))
@@ -160,3 +163,65 @@ async def test_volunteer_load_comes_from_dispatchs_volunteer_load_documents(
     assert (volunteers[busy]["open_assignments"], volunteers[busy]["capacity"]) == (2, 3)
     assert (volunteers[idle]["open_assignments"], volunteers[idle]["on_duty"]) == (0, False)
     assert not {busy, idle} & {v["volunteer_id"] for v in other.json()["volunteers"]}
+
+
+async def test_the_board_lists_the_open_requests_with_their_counts(
+    console: httpx.AsyncClient, db: AsyncDatabase[Document], district: str
+) -> None:
+    response = await console.get("/console/api/board", headers=await key_for(db, district))
+
+    body = response.json()
+    # DATA has open requests (assigned, matching) but none is live for dispatch: no `live_district_id`.
+    assert response.status_code == 200
+    assert body["requests"] == [] and body["counts"] == [] and body["open"] == 0
+
+
+async def test_a_window_longer_than_a_year_is_refused(
+    console: httpx.AsyncClient, db: AsyncDatabase[Document], district: str
+) -> None:
+    response = await console.get(
+        "/console/api/rates",
+        params={"start": "2024-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z"},
+        headers=await key_for(db, district),
+    )
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_live_stream_answers_503_problem_when_notify_is_unreachable(
+    console: httpx.AsyncClient, db: AsyncDatabase[Document], district: str
+) -> None:
+    response = await console.get("/console/api/events", headers=await key_for(db, district))
+
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "notify-unavailable"
+
+
+async def test_the_board_is_dispatchs_read_model_with_overdue_rows_flagged(
+    console: httpx.AsyncClient, db: AsyncDatabase[Document]
+) -> None:
+    district_id = f"board-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(UTC)
+    live = [
+        {"_id": "late", "status": "assigned", "level": "grid", "grid_id": "g1",
+         "submitted_at": now - timedelta(hours=3), "sla_due_at": now - timedelta(minutes=5)},
+        {"_id": "fresh", "status": "offered", "level": "community", "grid_id": "g2",
+         "submitted_at": now, "sla_due_at": now + timedelta(hours=1)},
+    ]  # fmt: skip
+    live = [{**document, "district_id": district_id, "live_district_id": district_id} for document in live]
+    state = BoardState(district_id)
+    state.apply(live)
+    await db[BOARD_COLLECTION].insert_one(state.document(now, 0))
+
+    response = await console.get("/console/api/board", headers=await key_for(db, district_id))
+
+    body = response.json()
+    assert response.status_code == 200 and body["open"] == 2
+    assert [(r["request_id"], r["overdue"]) for r in body["requests"]] == [("fresh", False), ("late", True)]
+    assert [r["request_id"] for r in body["overdue"]] == ["late"]
+    assert {(c["status"], c["level"], c["count"]) for c in body["counts"]} == {
+        ("assigned", "grid", 1), ("offered", "community", 1),
+    }  # fmt: skip
+    assert body["load_per_grid"] == [{"grid_id": "g1", "open": 1}, {"grid_id": "g2", "open": 1}]

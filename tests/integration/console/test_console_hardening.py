@@ -11,6 +11,7 @@ import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.dispatch.read_models import backfill
 from shared.mongo import Document
 from tests.integration.console.test_console_api import key_for, window
 from tests.unit.console.test_rates import DATA
@@ -23,9 +24,9 @@ FORMULA = '=HYPERLINK("http://127.0.0.1/x","click")'
 async def formula_district(db: AsyncDatabase[Document]) -> AsyncIterator[str]:
     district_id = f"csv-{uuid.uuid4().hex[:8]}"
     await db.districts.insert_one({"_id": district_id, "name_zh": "测试区", "name_en": "CSV district"})
-    await db.requests.insert_many(
-        [{**d, "_id": uuid.uuid4().hex, "district_id": district_id, "community_id": FORMULA} for d in DATA]
-    )
+    documents = [{**d, "_id": uuid.uuid4().hex, "district_id": district_id, "community_id": FORMULA} for d in DATA]
+    await db.requests.insert_many(documents)
+    await backfill.rebuild(db, district_id, documents)  # the read models dispatch would have kept
     yield district_id
     await db.requests.delete_many({"district_id": district_id})
 

@@ -107,3 +107,26 @@ async def test_a_document_written_before_fencing_existed_is_taken_over(store_db:
     refused = await store.write(lease, [request_document("legacy", "d1", live=True, epoch=lease.epoch)], [])
     stored = await store.request("legacy")
     assert refused == [] and stored is not None and stored["owner_epoch"] == lease.epoch
+
+
+async def test_read_models_are_written_by_id_and_a_fenced_owner_cannot_overwrite_them(
+    store_db: AsyncDatabase[Document],
+) -> None:
+    store = DispatchStore(store_db)
+    old = await store.claim("requests:5", "replica-a")
+    tasks = {"_id": "v1", "district_id": "d1", "offers": [{"request_id": "r1"}], "assignments": []}
+    await store.write_read_model(old, "volunteer_tasks", replace=[tasks])
+    entry = {"request_id": "r1", "minutes": 30}
+    fields = {"district_id": "d1", "month": "2026-12", "tasks.r1-0": entry}
+    await store.write_read_model(old, "service_records", set_fields=[("volunteer:v1:2026-12", fields)])
+    # The same write again (a redelivered batch) leaves the same documents.
+    await store.write_read_model(old, "service_records", set_fields=[("volunteer:v1:2026-12", fields)])
+    record = await store_db.service_records.find_one({"_id": "volunteer:v1:2026-12"})
+    assert record is not None and record["tasks"] == {"r1-0": entry} and record["owner_epoch"] == old.epoch
+
+    new = await store.claim("requests:5", "replica-b")
+    await store.write_read_model(new, "volunteer_tasks", replace=[{**tasks, "offers": []}])
+    with pytest.raises(Fenced):
+        await store.write_read_model(old, "volunteer_tasks", replace=[tasks])
+    stored = await store_db.volunteer_tasks.find_one({"_id": "v1"})
+    assert stored is not None and stored["offers"] == [] and stored["owner_epoch"] == new.epoch

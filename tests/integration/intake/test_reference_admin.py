@@ -37,7 +37,7 @@ class TestAdminEndpoints:
         resident = await intake.put(
             f"{base}/residents/r-1",
             json={"grid_id": "xgll-03", "phone": "13900001111", "vulnerabilities": ["lives_alone", "hearing"],
-                  "linked_heart_volunteer_id": "v-new-1"},
+                  "address": "香格里拉社区1栋1单元101", "name": "马秀兰", "linked_volunteer_id": "v-new-1"},
             headers=admin,
         )  # fmt: skip
         again = await intake.put(
@@ -71,8 +71,8 @@ class TestAdminEndpoints:
             ("teams/t-x", {"grid_id": "xgll-01", "captain_volunteer_id": "v-cx-bai"}, "captain_volunteer_id"),
             ("teams/t-x", {"grid_id": "xgll-01", "captain_volunteer_id": "v-li-jianguo",
                            "member_ids": ["v-li-jianguo", "v-cx-bai"]}, "member_ids"),
-            ("residents/r-x", {"grid_id": "xgll-01", "phone": "13900001111", "vulnerabilities": ["rich"]},
-             "vulnerabilities.0"),
+            ("residents/r-x", {"grid_id": "xgll-01", "phone": "13900001111", "vulnerabilities": ["rich"],
+                               "address": "x", "name": "x"}, "vulnerabilities.0"),
             ("communities/xianggelila/menu/repair.x", {"name_zh": "x", "name_en": "x", "category": "repair",
              "attributes": [{"code": "kind", "datatype": "singlevaluelist"}]}, "attributes.0"),
         ],

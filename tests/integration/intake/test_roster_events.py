@@ -78,6 +78,7 @@ class TestAdminApiAnnounces:
             "active": True,
             "on_duty": True,
             "availability": [],
+            "leave": [],
             "location": None,
         }
         assert (events[1].data["on_duty"], events[1].data["active"]) == (False, True)
@@ -152,9 +153,10 @@ class TestAdminApiAnnounces:
     ) -> None:
         admin, base = keys.headers("admin"), "/v1/districts/chengzhong"
         grid = {"community_id": "xianggelila", "name_zh": "搬家网格", "name_en": "Moving grid"}
+        household = {"grid_id": "mv-01", "phone": "13900007777", "address": "搬家网格1号", "name": "住户"}
         await intake.put(f"{base}/grids/mv-01", json=grid, headers=admin)
         await intake.put(f"{base}/volunteers/v-mv-1", json=profile(grid_id="mv-01"), headers=admin)
-        await intake.put(f"{base}/residents/r-mv-1", json={"grid_id": "mv-01", "phone": "13900007777"}, headers=admin)
+        await intake.put(f"{base}/residents/r-mv-1", json=household, headers=admin)
 
         moved = await intake.put(f"{base}/grids/mv-01", json={**grid, "community_id": "renminjie-east"}, headers=admin)
         first, second = await tap.matching(of_volunteer("v-mv-1"), count=2)

@@ -20,6 +20,7 @@ from shared.contracts import (
     REQUEST_SUBMITTED,
     EventEnvelope,
     RequestSubmittedV1,
+    RequestSubmittedV2,
     VolunteerChangedV1,
     new_event,
 )
@@ -319,3 +320,30 @@ def test_an_outbox_written_but_not_published_is_published_after_a_restore() -> N
     again.adopt(Request.from_document(stored))
     changes = again.take_changes()
     assert [e["type"] for e in changes.requests[request.id].outbox] == types(request)
+
+
+def test_a_household_without_a_phone_is_matched_and_stored_with_its_resident_id() -> None:
+    d = district()
+    d.volunteer_changed(volunteer("v1"), T0)
+    request_id = f"r{uuid.uuid4().hex[:12]}"
+    data = RequestSubmittedV2(
+        menu_item_code="errand", grid_id="g1", resident_name="马秀兰", resident_id="r-3-2-401", resident_language="zh"
+    )
+    envelope = new_event(
+        event_type=REQUEST_SUBMITTED,
+        source="test",
+        district_id=D,
+        request_id=request_id,
+        event_id=f"{request_id}:submitted",
+        time=T0,
+        data=data,
+        schema_version=2,
+    )
+
+    d.submit(envelope, RequestSubmittedV2.model_validate(envelope.data), T0)
+
+    request = d.requests[request_id]
+    assert request.state.offered_to == {"v1"}
+    document = request.to_document(epoch=1)
+    assert (document["resident_id"], document["resident_phone"]) == ("r-3-2-401", None)
+    assert document["resident"] == {"name": "马秀兰", "phone": None, "language": "zh", "id": "r-3-2-401"}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -101,6 +101,12 @@ def test_availability_uses_the_districts_local_time_not_utc() -> None:
         ({"open_assignments": 2}, (ExclusionCode.AT_CAPACITY,)),
         ({"windows": ()}, (ExclusionCode.UNAVAILABLE,)),
         ({"volunteer_id": "tried"}, (ExclusionCode.ALREADY_TRIED,)),
+        ({"leave": ((date(2014, 6, 3), date(2014, 6, 3)),)}, (ExclusionCode.ON_LEAVE,)),
+        (
+            {"leave": ((date(2014, 6, 1), date(2014, 6, 10)),), "on_duty": False},
+            (ExclusionCode.OFF_DUTY, ExclusionCode.ON_LEAVE),
+        ),
+        ({"leave": ((date(2014, 6, 4), date(2014, 6, 9)), (date(2014, 5, 1), date(2014, 6, 2)))}, ()),
         ({"active": False, "open_assignments": 5}, (ExclusionCode.INACTIVE, ExclusionCode.AT_CAPACITY)),
     ],
 )
@@ -118,6 +124,15 @@ def test_every_reason_for_exclusion_is_recorded(changes: dict[str, object], code
     else:
         assert result.candidate_ids == ("v",)
         assert result.excluded == ()
+
+
+def test_leave_is_judged_by_the_districts_local_date() -> None:
+    # 23:30 UTC on 2 June is 07:30 on 3 June in the district: the leave day has begun there.
+    late_utc = datetime(2014, 6, 2, 23, 30, tzinfo=UTC)
+    away = volunteer("v", leave=((date(2014, 6, 3), date(2014, 6, 3)),))
+    (exclusion,) = rank_candidates(request(), [away], at=late_utc, local_tz=XINING).excluded
+    assert exclusion.codes == (ExclusionCode.ON_LEAVE,) and "on leave" in exclusion.explanation
+    assert rank_candidates(request(), [away], at=late_utc, local_tz=UTC).candidate_ids == ("v",)
 
 
 def test_missing_skills_are_named() -> None:

@@ -40,6 +40,7 @@ def test_menu_attributes_travel_as_json() -> None:
     [
         ({"id": "v", "availability": "Monday morning"}, "availability"),
         ({"id": "m", "attributes": "[not json"}, "attributes"),
+        ({"id": "v", "leave": "2026-12-01 to 2026-12-03"}, "leave"),
         ({"id": "v", None: "extra"}, "more cells"),
     ],
 )
@@ -54,7 +55,7 @@ def test_export_then_import_round_trips() -> None:
         "_id": "v-1", "district_id": "d", "grid_id": "g1", "community_id": "c1", "name": "李", "kind": "grid_leader",
         "skills": ["repair"], "languages": ["zh", "hui"], "capacity": 2, "active": True, "phone": "+8613800001234",
         "availability": [{"weekday": 1, "start": "08:00", "end": "09:00"}], "location": {"lat": 1.5, "lon": 2.5},
-        "open_assignments": 3,
+        "open_assignments": 3, "leave": [{"start": "2026-12-01", "end": "2026-12-03"}],
     }  # fmt: skip
     row = rows.to_row("volunteers", document)
     assert "open_assignments" not in row and "community_id" not in row and row["id"] == "v-1"

@@ -12,6 +12,7 @@ def test_the_payload_is_the_stored_profile_without_name_phone_or_legacy_load() -
         "_id": "v-1", "district_id": "d", "grid_id": "g1", "community_id": "c1", "street_office_id": None,
         "name": "李", "kind": "grid_leader", "phone": "+8613800001234", "skills": ["repair"], "languages": ["zh"],
         "capacity": 2, "active": True, "on_duty": False, "availability": [], "location": None,
+            "leave": [],
         "open_assignments": 3, "last_assigned_at": None,
     }  # fmt: skip
 
@@ -20,6 +21,7 @@ def test_the_payload_is_the_stored_profile_without_name_phone_or_legacy_load() -
     assert payload.model_dump() == {
         "volunteer_id": "v-1", "street_office_id": "", "community_id": "c1", "grid_id": "g1", "skills": ["repair"],
         "languages": ["zh"], "capacity": 2, "active": True, "on_duty": False, "availability": [], "location": None,
+            "leave": [],
     }  # fmt: skip
 
 

@@ -16,7 +16,6 @@ from services.notify.domain.audiences import (
     volunteers_of,
 )
 from services.notify.domain.backoff import retry_delay, should_park
-from services.notify.domain.messages import RESIDENT_TEMPLATES, VOLUNTEER_TEMPLATES, render
 from services.notify.domain.preferences import Channel, Preferences, QuietHours, push_channels
 from services.notify.domain.quiet_hours import in_quiet_hours
 from services.notify.domain.resume import (
@@ -32,7 +31,6 @@ from services.notify.domain.resume import (
 )
 from services.notify.domain.signatures import sign, verify
 from services.notify.domain.targets import RefusedTarget, check_address, check_url_shape
-from shared.contracts.status import STATUS_EVENT_TYPES
 from shared.masking import mask_address, mask_phone, mask_phones_in
 
 
@@ -223,22 +221,3 @@ class TestResume:
         plan = plan_resume(cursor, LogView(2, 100, 150, 200, log_end=260))
         assert plan.decision is ResumeDecision.RESUME and plan.from_offset == plan.log_until == 231
         assert plan_resume(cursor, VIEW).decision is ResumeDecision.RESET  # asked without the log's end: unknown
-
-
-class TestMessages:
-    def test_every_resident_facing_type_has_both_languages_and_is_short(self) -> None:
-        for templates in (RESIDENT_TEMPLATES, VOLUNTEER_TEMPLATES):
-            for event_type, by_language in templates.items():
-                assert event_type in STATUS_EVENT_TYPES
-                assert set(by_language) == {"zh", "en"}
-                assert len(by_language["zh"]) <= 30 and len(by_language["en"]) <= 80
-
-    def test_render_in_the_residents_language_without_ids(self) -> None:
-        data = {"level": "community", "menu_item_code": "errand.groceries"}
-        zh = render(RESIDENT_TEMPLATES, "request.escalated", data, language="zh")
-        en = render(RESIDENT_TEMPLATES, "request.escalated", data, language="en")
-        assert zh is not None and zh.text == "您的求助已交给社区处理。"
-        assert en is not None and en.text == "Your request has been passed to the community office."
-        fallback = render(RESIDENT_TEMPLATES, "request.assigned", data, language="bo")
-        assert fallback is not None and fallback.language == "zh"
-        assert render(RESIDENT_TEMPLATES, "request.note_added", data, language="zh") is None

@@ -1,0 +1,209 @@
+"""Residents' SSE streams through notify's public API, from generator processes (raw sockets, HTTP/1.1 chunked).
+
+A stream follows one request: `GET /v1/districts/{d}/requests/{id}/events?access_token=…`, resumed with
+`Last-Event-ID` set to the `id:` of the last event it had (an opaque position, whatever notify makes it). The
+generators run in their own processes (`python -m bench.growth --worker`) so that ten thousand clients'
+parsing is not done by the process that measures; times are CLOCK_MONOTONIC, the same in every process.
+
+Protocol, JSON lines on the worker's stdin/stdout:
+- {"op": "anchor", port, district, clients: [[request id, token]]} → connect each, keep the `id:` of its
+  first request event, close: {"positions": {request id: id}, "failed": n, "errors": [...]}
+- {"op": "storm", port, district, clients: [[request id, token, last id, [expected event ids]]], within}
+  → connect all at once with Last-Event-ID, read until each has every expected event:
+  {"done": {request id: monotonic time}, "failed": n, "errors": [...], "controls": {kind: n}, "cpu_s": s}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+LINE_LIMIT = 1 << 26
+CONNECT_BATCH = 500  # sockets opened per gather; the whole storm is still under way at once
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def raise_fd_limit(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+class Stream:
+    """One resident's stream; `wanted` are the event ids it must get, `done_at` when it had them all."""
+
+    def __init__(self, request_id: str, token: str, last_id: str | None = None, wanted: list[str] | None = None):
+        self.request_id, self.token, self.last_id = request_id, token, last_id
+        self.wanted = set(wanted or [])
+        self.first_id: str | None = None
+        self.done_at: float | None = None
+        self.controls: Counter[str] = Counter()
+        self.finished = asyncio.Event()
+
+    async def run(self, port: int, district: str, *, until_first: bool) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+        try:
+            path = f"/v1/districts/{district}/requests/{self.request_id}/events?access_token={self.token}"
+            head = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", "Accept: text/event-stream"]
+            if self.last_id is not None:
+                head.append(f"Last-Event-ID: {self.last_id}")
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+            await writer.drain()
+            response = await reader.readuntil(b"\r\n\r\n")
+            status_line = response.split(b"\r\n", 1)[0]
+            if b" 200 " not in status_line:
+                raise RuntimeError(status_line.decode(errors="replace"))
+            chunked = b"chunked" in response.lower()
+            buffer = b""
+            while not self.finished.is_set():
+                if chunked:
+                    size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+                    if size == 0:
+                        raise RuntimeError("stream closed by the server")
+                    chunk = (await reader.readexactly(size + 2))[:-2]
+                else:
+                    chunk = await reader.read(65536)
+                    if not chunk:
+                        raise RuntimeError("stream closed by the server")
+                buffer += chunk
+                while b"\n\n" in buffer:
+                    frame, buffer = buffer.split(b"\n\n", 1)
+                    self._frame(frame, until_first)
+        finally:
+            writer.close()
+
+    def _frame(self, frame: bytes, until_first: bool) -> None:
+        kind, event_id, data = "message", None, b""
+        for line in frame.split(b"\n"):
+            if line.startswith(b"event: "):
+                kind = line[7:].decode()
+            elif line.startswith(b"id: "):
+                event_id = line[4:].decode()
+            elif line.startswith(b"data: "):
+                data = line[6:]
+        if not kind.startswith("request."):
+            if data:
+                self.controls[kind] += 1
+            return
+        if until_first:
+            self.first_id = event_id
+            self.finished.set()
+            return
+        self.wanted.discard(str(json.loads(data).get("id")))
+        if not self.wanted:
+            self.done_at = time.perf_counter()
+            self.finished.set()
+
+
+async def run_all(streams: list[Stream], port: int, district: str, *, until_first: bool, within: float) -> list[str]:
+    """Run every stream until it finished or `within` seconds passed; returns the errors."""
+    errors: list[str] = []
+
+    async def one(stream: Stream) -> None:
+        try:
+            await asyncio.wait_for(stream.run(port, district, until_first=until_first), within)
+        except Exception as exc:  # counted and reported; a storm must not stop at its first refusal
+            errors.append(repr(exc)[:200])
+
+    tasks: list[asyncio.Task[None]] = []
+    for first in range(0, len(streams), CONNECT_BATCH):
+        tasks += [asyncio.create_task(one(s)) for s in streams[first : first + CONNECT_BATCH]]
+        await asyncio.sleep(0)
+    await asyncio.gather(*tasks)
+    return errors
+
+
+async def worker() -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=LINE_LIMIT)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+
+    def answer(message: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+
+    while line := await reader.readline():
+        command = json.loads(line)
+        raise_fd_limit(len(command.get("clients", [])) + 256)
+        if command["op"] == "anchor":
+            streams = [Stream(rid, token) for rid, token in command["clients"]]
+            errors: list[str] = []
+            for first in range(0, len(streams), CONNECT_BATCH):  # not the measured storm: gently
+                errors += await run_all(
+                    streams[first : first + CONNECT_BATCH],
+                    command["port"],
+                    command["district"],
+                    until_first=True,
+                    within=command["within"],
+                )
+            positions = {s.request_id: s.first_id for s in streams if s.first_id is not None}
+            answer({"positions": positions, "failed": len(streams) - len(positions), "errors": errors[:5]})
+        elif command["op"] == "storm":
+            cpu = cpu_seconds(os.getpid())
+            streams = [Stream(rid, token, last, wanted) for rid, token, last, wanted in command["clients"]]
+            port, district, within = command["port"], command["district"], command["within"]
+            errors = await run_all(streams, port, district, until_first=False, within=within)
+            controls: Counter[str] = Counter()
+            for stream in streams:
+                controls.update(stream.controls)
+            answer(
+                {
+                    "done": {s.request_id: s.done_at for s in streams if s.done_at is not None},
+                    "failed": sum(1 for s in streams if s.done_at is None),
+                    "errors": errors[:5],
+                    "controls": dict(controls),
+                    "cpu_s": cpu_seconds(os.getpid()) - cpu,
+                }
+            )
+        elif command["op"] == "stop":
+            return
+
+
+class Generator:
+    """One worker process, driven by JSON lines."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls) -> Generator:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.growth", "--worker",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=LINE_LIMIT,
+        )  # fmt: skip
+        return cls(process)
+
+    async def ask(self, command: dict[str, Any], within: float) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write((json.dumps(command) + "\n").encode())
+        await self.process.stdin.drain()
+        line = await asyncio.wait_for(self.process.stdout.readline(), within)
+        if not line:
+            raise RuntimeError("a stream generator process died; see its stderr above")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(Exception):
+                assert self.process.stdin is not None
+                self.process.stdin.write(b'{"op": "stop"}\n')
+                await self.process.stdin.drain()
+                await asyncio.wait_for(self.process.wait(), 10)
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+        await self.process.wait()

@@ -1,0 +1,1 @@
+"""The volunteers' phone page under /volunteer/: sign-in by SMS code, offers, work, availability, record."""
