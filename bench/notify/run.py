@@ -393,19 +393,40 @@ async def round_of(clients_wanted: int, options: Options) -> dict[str, Any]:
 
         # Reconnect storm: every stream drops, `missed` events go out while they are away, and all of them
         # reconnect at once with their Last-Event-ID (a client that never had an event reconnects fresh).
+        # First every stream gets one event of its own, so that every client has a cursor to resume from.
+        marks = [
+            new_event(
+                event_type="request.started",
+                source="bench",
+                district_id=DISTRICT,
+                request_id=request_id,
+                event_id=f"{request_id}:mark",
+                data=StatusChangedV1(status="in_progress", sequence=options.events + 2),
+            )
+            for request_id in request_ids
+        ]
+        for first in range(0, len(marks), 1000):
+            await publisher.publish_many(topic, marks[first : first + 1000])
+        deadline = time.perf_counter() + 120
+        while time.perf_counter() < deadline:
+            reports = await asyncio.gather(*(g.ask({"op": "report"}, 60) for g in generators))
+            if sum(1 for r in reports for e in r["arrivals"] if e.endswith(":mark")) >= len(marks):
+                break
+            await asyncio.sleep(0.25)
         await asyncio.gather(*(g.ask({"op": "disconnect"}, 120) for g in generators))
         await wait_gauge(notify.port, "notify_open_streams", 0, 60)
         offline: dict[str, str] = {}  # event id -> request id
         for number in range(options.missed):
             request_id = rand.choice(request_ids)
-            event_id = f"{request_id}:{options.events + number + 2}"
-            await publish(request_id, event_id, options.events + number + 2)
+            event_id = f"{request_id}:{options.events + number + 3}"
+            await publish(request_id, event_id, options.events + number + 3)
             offline[event_id] = request_id
         await asyncio.sleep(1.0)  # let notify read them (the storm measures resuming, not the broker)
         cpu_before, storm_started = cpu_seconds(pid), time.perf_counter()
         answers = await asyncio.gather(
             *(g.ask({"op": "reconnect", "port": notify.port, "clients": []}, 300) for g in generators)
         )
+        back_s = time.perf_counter() - storm_started  # every client has its response head
         reconnected = sum(a["connected"] for a in answers)
         # A client that never had an event reconnects without a cursor and gets the recent history held in
         # memory, not necessarily everything it missed: only resumed streams count.
@@ -426,6 +447,7 @@ async def round_of(clients_wanted: int, options: Options) -> dict[str, Any]:
         storm = {
             "storm_reconnected": reconnected,
             "storm_fresh": len(fresh),
+            "storm_back_s": back_s,
             "storm_missed_events": len(offline),
             "storm_s": storm_done - storm_started,
             "storm_all_back_s": time.perf_counter() - storm_started,
@@ -471,7 +493,8 @@ def line_of(r: dict[str, Any]) -> str:
         f"{r['kb_per_conn']:.1f} KB/idle connection (RSS {r['rss_mib']:.0f} MiB)  "
         f"notify CPU {r['notify_cpu_pct']:.0f}%  generators CPU {r['generator_cpu_pct']}%  "
         f"heartbeats {r['heartbeats']}  closed by server {r['closed_by_server']}\n"
-        f"        reconnect storm: {r['storm_reconnected']} streams back ({r['storm_fresh']} of them fresh), "
+        f"        reconnect storm: {r['storm_reconnected']} streams back in {r['storm_back_s']:.1f} s "
+        f"({r['storm_fresh']} of them fresh), "
         f"the {r['storm_missed_events']} events the resumed ones missed received in {r['storm_s']:.2f} s "
         f"({r['storm_not_received']} not received; every stream's history read after "
         f"{r['storm_all_back_s']:.1f} s, {r['storm_cpu_pct']:.0f}% CPU)"

@@ -16,12 +16,13 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
-from services.notify.domain.audiences import RequestScope, Scope
+from services.notify.domain.audiences import Scope
 from services.notify.feed import FeedHub, LiveEvent, render
 from shared.contracts import EventEnvelope
 from shared.kafka import client_options
@@ -145,6 +146,23 @@ class StatusLogFollower:
         return int(ends[tp])
 
 
+# How long, and up to how many events, the last range read of a district is kept for overlapping reads.
+SCANNED_KEEP_SECONDS = 30.0
+SCANNED_MAX_EVENTS = 20_000
+
+
+@dataclass(frozen=True)
+class ScannedRange:
+    start: int
+    end: int
+    events: list[LiveEvent]
+    read_at: float
+
+    def covers(self, start: int, end: int) -> bool:
+        fresh = time.monotonic() - self.read_at < SCANNED_KEEP_SECONDS
+        return fresh and self.start <= start and end <= self.end
+
+
 class LogHistoryReader:
     """Reads one district's events of an offset range from Kafka, a few ranges at a time."""
 
@@ -155,30 +173,48 @@ class LogHistoryReader:
         self._idle: asyncio.Queue[AIOKafkaConsumer] = asyncio.Queue()
         self._slots = asyncio.Semaphore(readers)
         self._all: list[AIOKafkaConsumer] = []
+        self._scanned: dict[tuple[str, int], ScannedRange] = {}
         self.records_read = 0
+        self.served_from_scan = 0
 
     @contextlib.asynccontextmanager
     async def _reader(self) -> AsyncIterator[AIOKafkaConsumer]:
-        async with self._slots:
-            if self._idle.empty():
-                consumer = log_consumer(self._bootstrap, reset="none")
-                await consumer.start()
-                self._all.append(consumer)
-            else:
-                consumer = self._idle.get_nowait()
-            try:
-                yield consumer
-            finally:
-                consumer.unsubscribe()
-                self._idle.put_nowait(consumer)
+        if self._idle.empty():
+            consumer = log_consumer(self._bootstrap, reset="none")
+            await consumer.start()
+            self._all.append(consumer)
+        else:
+            consumer = self._idle.get_nowait()
+        try:
+            yield consumer
+        finally:
+            consumer.unsubscribe()
+            self._idle.put_nowait(consumer)
 
     async def read(
         self, district_id: str, scope: Scope, partition: int, start: int, end: int
     ) -> list[LiveEvent] | None:
         """The scope's events at offsets [start, end) of the partition; None when `start` left the log (or the
-        read took longer than NOTIFY_LOG_READ_TIMEOUT_SECONDS): the stream then gets `reset`."""
+        read took longer than NOTIFY_LOG_READ_TIMEOUT_SECONDS): the stream then gets `reset`.
+
+        A reconnect storm asks for overlapping ranges of one district many times over: the district's events
+        of the last range read are kept for SCANNED_KEEP_SECONDS, and a read inside that range is answered
+        from them, so thousands of resuming streams cost a few scans of the partition, not one each.
+        """
+        async with self._slots:
+            scanned = self._scanned.get((district_id, partition))
+            if scanned is not None and scanned.covers(start, end):
+                self.served_from_scan += 1
+                return [e for e in scanned.events if start <= e.offset < end and e.visible_to(scope)]
+            found = await self._scan(district_id, partition, start, end)
+            if found is None:
+                return None
+            if len(found) <= SCANNED_MAX_EVENTS:
+                self._scanned[(district_id, partition)] = ScannedRange(start, end, found, time.monotonic())
+            return [e for e in found if e.visible_to(scope)]
+
+    async def _scan(self, district_id: str, partition: int, start: int, end: int) -> list[LiveEvent] | None:
         key = district_id.encode()
-        needle = scope.request_id.encode() if isinstance(scope, RequestScope) else None
         tp = TopicPartition(self._topic, partition)
         found: list[LiveEvent] = []
         async with self._reader() as consumer:
@@ -193,11 +229,11 @@ class LogHistoryReader:
                             if record.offset >= end:
                                 return found
                             self.records_read += 1
-                            # Cheap tests first: most records of the partition are other districts' or requests'.
-                            if record.key != key or record.value is None or (needle and needle not in record.value):
+                            # The key first: most records of the partition are other districts'.
+                            if record.key != key or record.value is None:
                                 continue
                             live = parse(partition, record.offset, record.value)
-                            if live is not None and live.district_id == district_id and live.visible_to(scope):
+                            if live is not None and live.district_id == district_id:
                                 found.append(live)
                         position = max(position, await consumer.position(tp))
             except OffsetOutOfRangeError:
