@@ -92,13 +92,17 @@ def known_variables() -> set[str]:
 
     from services.console.settings import ConsoleSettings
     from services.dispatch.settings import DispatchEngineSettings
+    from services.intake.routes.inbound_messages import InboundSmsSettings
     from services.intake.settings import ApiLimits
+    from services.intake.volunteer.settings import VolunteerPageSettings
+    from services.notify.message_settings import MessageSettings
     from services.notify.settings import NotifySettings
     from shared import settings as shared_settings
+    from shared.gateways.twilio import TwilioSettings
     from shared.settings import IntakeSettings
 
     classes: list[type[BaseSettings]] = [IntakeSettings, ApiLimits, DispatchEngineSettings, NotifySettings]
-    classes += [ConsoleSettings]
+    classes += [ConsoleSettings, InboundSmsSettings, VolunteerPageSettings, MessageSettings, TwilioSettings]
     classes += [c for c in vars(shared_settings).values() if isinstance(c, type) and issubclass(c, BaseSettings)]
     names = {str(f.validation_alias) for c in classes for f in c.model_fields.values() if f.validation_alias}
     return names | READ_DIRECTLY
