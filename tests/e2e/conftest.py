@@ -9,6 +9,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.mongo import Document
+from tests.e2e.linked_heart import free_linked_heart  # noqa: F401 (a fixture for the tests below)
 from tests.e2e.service_processes import ServiceProcess
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -14,7 +14,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.api_keys import ApiKeyRepository, Role
 from shared.mongo import Document
-from tests.e2e.linked_heart import link_a_free_volunteer
 from tests.e2e.service_processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
@@ -145,13 +144,12 @@ async def serve_until_resolved(intake_url: str, volunteer_key: str, request_id: 
 
 async def test_the_hotline_desk_looks_a_caller_up_files_with_questions_and_records_a_phone_rating(
     console: ServiceProcess, services: dict[str, ServiceProcess], browser: Browser, db: AsyncDatabase[Document],
-    service_logs: Path,
+    service_logs: Path, free_linked_heart: str,
 ) -> None:  # fmt: skip
     keys = ApiKeyRepository(db)
     operator_key = await keys.create(district_id="chengzhong", role=Role.OPERATOR, subject="desk-2")
     admin_key = await keys.create(district_id="chengzhong", role=Role.DISTRICT_ADMIN, subject="desk-admin")
-    heart = await link_a_free_volunteer(services["intake"].url, admin_key, db, HOUSEHOLD, "xgll-01")
-    volunteer_key = await keys.create(district_id="chengzhong", role=Role.VOLUNTEER, subject=heart)
+    volunteer_key = await keys.create(district_id="chengzhong", role=Role.VOLUNTEER, subject=free_linked_heart)
     async with httpx.AsyncClient(base_url=services["intake"].url, timeout=30) as intake:
         item = await intake.put(
             "/v1/districts/chengzhong/communities/xianggelila/menu/errand.prescription",

@@ -13,7 +13,6 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.api_keys import ApiKeyRepository, Role
 from shared.mongo import Document
-from tests.e2e.linked_heart import link_a_free_volunteer
 from tests.e2e.service_processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
@@ -35,14 +34,12 @@ async def eventually(read: Any, ready: Any, within: float = 30) -> Any:
 
 
 async def test_filed_at_the_desk_served_by_the_linked_heart_and_rated_on_the_phone(
-    services: dict[str, ServiceProcess], db: AsyncDatabase[Document]
+    services: dict[str, ServiceProcess], db: AsyncDatabase[Document], free_linked_heart: str
 ) -> None:
     keys = ApiKeyRepository(db)
     operator = await keys.create(district_id="chengzhong", role=Role.OPERATOR, subject="e2e-desk")
     url = services["intake"].url
-    admin = await keys.create(district_id="chengzhong", role=Role.DISTRICT_ADMIN, subject="e2e-desk-admin")
-    heart = await link_a_free_volunteer(url, admin, db, HOUSEHOLD, "xgll-01")
-    volunteer = await keys.create(district_id="chengzhong", role=Role.VOLUNTEER, subject=heart)
+    volunteer = await keys.create(district_id="chengzhong", role=Role.VOLUNTEER, subject=free_linked_heart)
     async with (
         httpx.AsyncClient(base_url=url, timeout=30, headers={"X-API-Key": operator}) as desk,
         httpx.AsyncClient(base_url=url, timeout=30, headers={"X-API-Key": volunteer}) as phone,
