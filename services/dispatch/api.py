@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,6 +33,23 @@ EVENTS_DEAD_LETTERED = Gauge("dispatch_events_dead_lettered", "Request events se
 TIMERS_FIRED = Gauge("dispatch_timers_fired", "Timers fired by this replica since start")
 CONSUMER_LAG = Gauge("dispatch_consumer_lag", "Request events not yet handled on this replica's partitions")
 LIVE_REQUESTS = Gauge("dispatch_live_requests", "Requests held in memory by this replica")
+READ_MODEL_BACKFILL = Gauge(
+    "dispatch_read_model_backfill_requests", "Stored requests read by the one-time read-model backfill so far"
+)
+
+
+class BackfillProgress:
+    """How far the one-time read-model backfill got (see services.dispatch.read_models.backfill)."""
+
+    def __init__(self) -> None:
+        self.done = False
+        self.requests_read = 0
+        self._per_district: dict[str, int] = {}
+
+    def report(self, district_id: str, read: int) -> None:
+        self._per_district[district_id] = read
+        self.requests_read = sum(self._per_district.values())
+        log.info("read-model backfill: %d requests of district %s read", read, district_id)
 
 
 def owner_settings(settings: DispatchEngineSettings) -> OwnerSettings:
@@ -70,13 +88,16 @@ def create_app(settings: DispatchEngineSettings | None = None) -> FastAPI:
     CONSUMER_LAG.set_function(lambda: sum(o.stats.lag for o in owners))
     LIVE_REQUESTS.set_function(lambda: sum(o.owned()["live_requests"] for o in owners))
     tasks: list[asyncio.Task[None]] = []
+    consumers: list[AIOKafkaConsumer] = []
+    backfill = BackfillProgress()
+    READ_MODEL_BACKFILL.set_function(lambda: backfill.requests_read)
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await store.ensure_indexes()
-        await store.migrate_first_cut()
-        await read_models_backfill.once(db)  # before consuming: the owner then maintains them
-        await ensure_topics(settings.kafka_bootstrap, topics)
+    async def start_owner_once() -> None:
+        # A database written before dispatch kept read models gets them once, before the owner maintains them
+        # (the two would race on the same documents). That can take minutes for a large history, so it runs
+        # here, after the process answers /healthz, with its progress logged and on /metrics.
+        await read_models_backfill.once(db, progress=backfill.report)
+        backfill.done = True
         # aiokafka binds a consumer to the running event loop: it is made here, not at import.
         consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap,
@@ -91,22 +112,48 @@ def create_app(settings: DispatchEngineSettings | None = None) -> FastAPI:
         )
         owner = DispatchOwner(consumer, store, publisher, owner_settings(settings))
         owners[:] = [owner]
+        consumers[:] = [consumer]
         consumer.subscribe([topics.requests], listener=owner.listener())
         await consumer.start()
-        tasks[:] = [asyncio.create_task(owner.run_forever(), name="dispatch-owner")]
+        tasks.append(asyncio.create_task(owner.run_forever(), name="dispatch-owner"))
         log.info("dispatch consuming %s as group %s", topics.requests, settings.group(settings.consumer_group))
+
+    async def start_owner() -> None:
+        delay = 1.0
+        while True:
+            try:
+                await start_owner_once()
+                return
+            except Exception:  # the database or Kafka away at start: not ready until it works
+                log.exception("starting dispatch's owner failed; retrying in %.0f s", delay)
+                for consumer in consumers:
+                    with contextlib.suppress(Exception):
+                        await consumer.stop()
+                consumers.clear()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await store.ensure_indexes()
+        await store.migrate_first_cut()
+        await ensure_topics(settings.kafka_bootstrap, topics)
+        starting = asyncio.create_task(start_owner(), name="dispatch-start")
+        tasks[:] = [starting]
         yield
-        for task in tasks:
+        for task in reversed(tasks):
             await stop_quietly(task)
-        await consumer.stop()
+        for consumer in consumers:
+            await consumer.stop()
         await publisher.close()
         await client.close()
 
     app = FastAPI(title="Grid Service Platform — dispatch", version="0.3.0", lifespan=lifespan)
 
     async def readiness() -> dict[str, bool]:
-        alive = bool(tasks) and not any(task.done() for task in tasks) and all(o.healthy() for o in owners)
-        return {"database": await ping(db), "consumer": alive}
+        running = [t for t in tasks if t.get_name() != "dispatch-start"]  # the start task ends once they run
+        alive = bool(running) and not any(t.done() for t in running) and all(o.healthy() for o in owners)
+        return {"database": await ping(db), "read_models": backfill.done, "consumer": alive}
 
     install_problem_handlers(app)
     instrument(app, "dispatch", readiness)

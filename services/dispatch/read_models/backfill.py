@@ -5,14 +5,17 @@
 
 Reads the district's requests once (an equality an index serves) and replaces its ledgers, monthly rates
 and board. Run it while the district's owner is stopped: the owner's documents would otherwise race it.
-Dispatch runs it once per database at start (a marker in `dispatch_migrations`), before it consumes.
+Dispatch runs it once per database at start (a marker in `dispatch_migrations`) in the background, before
+its owner consumes: the process answers /healthz meanwhile and /readyz says `read_models: false`, and the
+progress is logged (and exported as `dispatch_read_model_backfill_requests`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -24,7 +27,9 @@ from services.dispatch.read_models.board import BOARD_COLLECTION, BoardState
 from services.dispatch.settings import DispatchEngineSettings
 from shared.mongo import Document, connect, database
 
+log = logging.getLogger(__name__)
 CHUNK = 64  # statements per command (see services.dispatch.store)
+PROGRESS_EVERY = 10_000  # requests read between two progress reports
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
@@ -66,13 +71,25 @@ def documents_for(
     return backfill.documents(now)
 
 
-async def rebuild(db: AsyncDatabase[Document], district_id: str, requests: Iterable[Document] | None = None) -> int:
+Progress = Callable[[str, int], None]  # (district id, requests read so far in it)
+
+
+async def rebuild(
+    db: AsyncDatabase[Document],
+    district_id: str,
+    requests: Iterable[Document] | None = None,
+    progress: Progress | None = None,
+) -> int:
     """Replace the district's read models; returns how many documents were written."""
     district = await db.districts.find_one({"_id": district_id}) or {}
     backfill = Backfill(district_id, ZoneInfo(str(district.get("timezone") or DEFAULT_TIMEZONE)))
     if requests is None:
+        read = 0
         async for request in db.requests.find({"district_id": district_id}, LEFT_OUT):
             backfill.add(request)
+            read += 1
+            if progress is not None and read % PROGRESS_EVERY == 0:
+                progress(district_id, read)
     else:
         for request in requests:
             backfill.add(request)
@@ -84,14 +101,17 @@ async def rebuild(db: AsyncDatabase[Document], district_id: str, requests: Itera
     return len(pairs)
 
 
-async def once(db: AsyncDatabase[Document]) -> int:
+async def once(db: AsyncDatabase[Document], progress: Progress | None = None) -> int:
     """At dispatch's start, once per database: every district's read models from the requests stored so far."""
     marker = {"_id": "read-models-v2"}
     if await db.dispatch_migrations.find_one(marker) is not None:
         return 0
+    district_ids = [str(d["_id"]) async for d in db.districts.find({}, {"_id": 1})]
+    log.info("building the read models of %d districts from their stored requests (once)", len(district_ids))
     written = 0
-    async for district in db.districts.find({}, {"_id": 1}):
-        written += await rebuild(db, district["_id"])
+    for number, district_id in enumerate(district_ids, 1):
+        written += await rebuild(db, district_id, progress=progress)
+        log.info("read models of district %s built (%d of %d districts)", district_id, number, len(district_ids))
     await db.dispatch_migrations.replace_one(marker, {**marker, "at": datetime.now(UTC)}, upsert=True)
     return written
 
