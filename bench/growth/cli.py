@@ -64,6 +64,8 @@ TARGET_STORM_S: Final = 2.0
 TARGET_DASHBOARD_MS: Final = 50.0
 TARGET_DASHBOARD_RATIO: Final = 1.5
 TARGET_REST_PERCENT: Final = 5.0
+ANCHOR_SECONDS: Final = 900.0  # opening ten thousand streams one batch after another, then their first event
+BACKFILL_GAUGE: Final = "dispatch_read_model_backfill_requests"
 
 
 def say(line: str) -> None:
@@ -102,6 +104,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
         "--read-budget", type=float, default=60.0, help="seconds per dashboard endpoint; fewer reads when slower"
     )
     p.add_argument("--workers", type=int, default=2, help="stream generator processes")
+    p.add_argument("--start-timeout", type=float, default=3600.0, help="seconds a service may take to be ready")
     p.add_argument("--storm-timeout", type=float, default=300.0, help="seconds a stream may take in the storm")
     p.add_argument(
         "--preload-live",
@@ -136,6 +139,7 @@ class Scenario:
     dashboard_ms: dict[str, dict[str, float]] = field(default_factory=dict)  # endpoint -> p50/p99/max
     streams: int = 0
     anchored: int = 0
+    start_s: dict[str, float] = field(default_factory=dict)  # service -> seconds until ready
     storm_s: float = math.nan  # reconnect until the last stream had all its missed events
     storm_p50_s: float = math.nan
     storm_p99_s: float = math.nan
@@ -207,9 +211,33 @@ class Stack:
         await ensure_topics(self.settings.kafka_bootstrap, self.settings.topics())
         return key
 
-    async def start_services(self) -> None:
-        for service in self.services.values():
-            await asyncio.to_thread(service.start, 120.0)
+    async def start_services(self, within: float) -> dict[str, float]:
+        """Start each service and wait until it is ready; returns seconds per service. Dispatch builds its read
+        models from the stored requests first (once per database): its progress is shown while it does."""
+        took: dict[str, float] = {}
+        for name, service in self.services.items():
+            started = time.perf_counter()
+            waiting = asyncio.create_task(asyncio.to_thread(service.start, within))
+            while not waiting.done():
+                await asyncio.wait({waiting}, timeout=15)
+                if not waiting.done():
+                    say(f"  {name} not ready after {time.perf_counter() - started:.0f}s{await self.progress(name)}")
+            await waiting
+            took[name] = time.perf_counter() - started
+        return took
+
+    async def progress(self, name: str) -> str:
+        if name != "dispatch":
+            return ""
+        try:
+            async with httpx.AsyncClient(base_url=self.services[name].url, timeout=5) as client:
+                metrics = (await client.get("/metrics")).text
+        except httpx.HTTPError:
+            return ""
+        for line in metrics.splitlines():
+            if line.startswith(BACKFILL_GAUGE + " "):
+                return f": read-model backfill read {float(line.split()[1]):,.0f} stored requests"
+        return ""
 
     async def stop(self, keep: bool) -> None:
         for service in self.services.values():
@@ -310,23 +338,28 @@ async def storm(stack: Stack, scenario: Scenario, args: argparse.Namespace) -> N
     followed = [stack.mint() for _ in range(args.streams)]
     tokens = {rid: stack.token(rid) for rid in followed}
     anchors = [preload.status_event(district, r, 1) for r in followed]
-    await preload.publish_pipelined(stack.publisher, stack.topic, anchors)
-    await stack.seen_by_notify(args.catch_up_timeout)
     generators = [await Generator.start() for _ in range(max(1, min(args.workers, len(followed))))]
     try:
+        # Every stream is open before its request's first event is published: a stream opened without a
+        # cursor gets what notify holds in memory (the district's latest events), not the request's history.
         shares = [followed[g :: len(generators)] for g in range(len(generators))]
-        anchor = {"op": "anchor", "port": port, "district": district, "within": 60}
-        answers = await asyncio.gather(
+        anchor = {"op": "anchor", "port": port, "district": district, "within": ANCHOR_SECONDS}
+        opened = await asyncio.gather(
             *(
-                g.ask({**anchor, "clients": [[r, tokens[r]] for r in share]}, 3600)
+                g.ask({**anchor, "clients": [[r, tokens[r]] for r in share]}, ANCHOR_SECONDS)
                 for g, share in zip(generators, shares, strict=True)
             )
         )
+        say(f"  {sum(a['connected'] for a in opened):,} streams open; publishing one event for each")
+        await preload.publish_pipelined(stack.publisher, stack.topic, anchors)
+        answers = await asyncio.gather(*(g.next_answer(ANCHOR_SECONDS + 60) for g in generators))
         positions: dict[str, str] = {}
         for answer in answers:
             positions.update(answer["positions"])
         scenario.anchored = len(positions)
-        say(f"  {len(positions):,} of {len(followed):,} streams connected once and disconnected")
+        say(f"  {len(positions):,} of {len(followed):,} streams had it and disconnected")
+        if len(positions) < len(followed):
+            say(f"  e.g. {[e for a in opened + answers for e in a['errors']][:3]}")
         missed = [
             preload.status_event(district, r, sequence) for r in followed for sequence in range(2, 2 + args.missed)
         ]
@@ -389,10 +422,10 @@ async def run_scenario(scenario: Scenario, args: argparse.Namespace) -> None:
             # webhooks and messages went out when it happened (notify's side-effect group starts at the log's
             # end), notify reads recent history back from Kafka, dispatch builds its read models once.
             await preload_history(stack, scenario)
-            await stack.start_services()
-            say("  services up after the preload")
+            scenario.start_s = await stack.start_services(args.start_timeout)
+            say(f"  services up after the preload: {_seconds(scenario.start_s)}")
         else:
-            await stack.start_services()
+            scenario.start_s = await stack.start_services(args.start_timeout)
             say("  services up; preloading while they run")
             await preload_history(stack, scenario)
         scenario.caught_up_s = await stack.seen_by_notify(args.catch_up_timeout)
@@ -425,6 +458,10 @@ async def run_scenario(scenario: Scenario, args: argparse.Namespace) -> None:
             say(f"  storm errors e.g. {scenario.storm_errors}")
     finally:
         await stack.stop(args.keep)
+
+
+def _seconds(took: dict[str, float]) -> str:
+    return ", ".join(f"{name} {s:.0f}s" for name, s in took.items())
 
 
 def _groups(percent: dict[str, float]) -> str:
@@ -477,7 +514,8 @@ def report(scenarios: list[Scenario], args: argparse.Namespace) -> None:
             f"(target <= {TARGET_DASHBOARD_MS:g} ms and <= {TARGET_DASHBOARD_RATIO}x: "
             f"{verdict(worst <= TARGET_DASHBOARD_MS and worst_ratio <= TARGET_DASHBOARD_RATIO)}); services and "
             f"database at rest {s.rest_platform:.1f}% of one core (target < {TARGET_REST_PERCENT:g}%: "
-            f"{verdict(s.rest_platform < TARGET_REST_PERCENT)}) {_groups(s.rest_percent)}"
+            f"{verdict(s.rest_platform < TARGET_REST_PERCENT)}) {_groups(s.rest_percent)}; "
+            f"ready after the preload: {_seconds(s.start_s)}; {s.anchored:,} streams anchored"
         )
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(Path('/proc/loadavg').read_text().split()[:3])}")
 

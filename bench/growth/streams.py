@@ -6,8 +6,10 @@ generators run in their own processes (`python -m bench.growth --worker`) so tha
 parsing is not done by the process that measures; times are CLOCK_MONOTONIC, the same in every process.
 
 Protocol, JSON lines on the worker's stdin/stdout:
-- {"op": "anchor", port, district, clients: [[request id, token]]} → connect each, keep the `id:` of its
-  first request event, close: {"positions": {request id: id}, "failed": n, "errors": [...]}
+- {"op": "anchor", port, district, clients: [[request id, token]], within} → connect each (a few hundred at a
+  time) and answer {"connected": n, "errors": [...]} once every one is open; then (the benchmark publishes one
+  event per request meanwhile) keep the `id:` of its first request event, close, and answer
+  {"positions": {request id: id}, "failed": n, "errors": [...]}
 - {"op": "storm", port, district, clients: [[request id, token, last id, [expected event ids]]], within}
   → connect all at once with Last-Event-ID, read until each has every expected event:
   {"done": {request id: monotonic time}, "failed": n, "errors": [...], "controls": {kind: n}, "cpu_s": s}
@@ -23,12 +25,14 @@ import resource
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 LINE_LIMIT = 1 << 26
 CONNECT_BATCH = 500  # sockets opened per gather; the whole storm is still under way at once
 TICKS = os.sysconf("SC_CLK_TCK")
+Answer = Callable[[dict[str, Any]], None]
 
 
 def raise_fd_limit(needed: int) -> None:
@@ -53,6 +57,7 @@ class Stream:
         self.done_at: float | None = None
         self.controls: Counter[str] = Counter()
         self.finished = asyncio.Event()
+        self.connected = asyncio.Event()  # the response's head arrived (or the attempt failed)
 
     async def run(self, port: int, district: str, *, until_first: bool) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
@@ -67,6 +72,7 @@ class Stream:
             status_line = response.split(b"\r\n", 1)[0]
             if b" 200 " not in status_line:
                 raise RuntimeError(status_line.decode(errors="replace"))
+            self.connected.set()
             chunked = b"chunked" in response.lower()
             buffer = b""
             while not self.finished.is_set():
@@ -109,22 +115,46 @@ class Stream:
             self.finished.set()
 
 
-async def run_all(streams: list[Stream], port: int, district: str, *, until_first: bool, within: float) -> list[str]:
-    """Run every stream until it finished or `within` seconds passed; returns the errors."""
-    errors: list[str] = []
+def start_all(
+    streams: list[Stream], port: int, district: str, *, until_first: bool, within: float, errors: list[str]
+) -> list[asyncio.Task[None]]:
+    """Start every stream, to run until it finished or `within` seconds passed; errors are appended."""
 
     async def one(stream: Stream) -> None:
         try:
             await asyncio.wait_for(stream.run(port, district, until_first=until_first), within)
         except Exception as exc:  # counted and reported; a storm must not stop at its first refusal
             errors.append(repr(exc)[:200])
+        finally:
+            stream.connected.set()  # whoever waits for the connection must not wait for a failed one
 
+    return [asyncio.create_task(one(s)) for s in streams]
+
+
+async def run_all(streams: list[Stream], port: int, district: str, *, until_first: bool, within: float) -> list[str]:
+    """Run every stream until it finished or `within` seconds passed; returns the errors."""
+    errors: list[str] = []
     tasks: list[asyncio.Task[None]] = []
     for first in range(0, len(streams), CONNECT_BATCH):
-        tasks += [asyncio.create_task(one(s)) for s in streams[first : first + CONNECT_BATCH]]
+        batch = streams[first : first + CONNECT_BATCH]
+        tasks += start_all(batch, port, district, until_first=until_first, within=within, errors=errors)
         await asyncio.sleep(0)
     await asyncio.gather(*tasks)
     return errors
+
+
+async def anchor(streams: list[Stream], port: int, district: str, within: float, answer: Answer) -> None:
+    """Open every stream (gently: not the measured storm), say so, then keep each one's first request event."""
+    errors: list[str] = []
+    tasks: list[asyncio.Task[None]] = []
+    for first in range(0, len(streams), CONNECT_BATCH):
+        batch = streams[first : first + CONNECT_BATCH]
+        tasks += start_all(batch, port, district, until_first=True, within=within, errors=errors)
+        await asyncio.gather(*(s.connected.wait() for s in batch))
+    answer({"connected": len(streams) - len(errors), "errors": errors[:5]})
+    await asyncio.gather(*tasks)
+    positions = {s.request_id: s.first_id for s in streams if s.first_id is not None}
+    answer({"positions": positions, "failed": len(streams) - len(positions), "errors": errors[:5]})
 
 
 async def worker() -> None:
@@ -141,17 +171,7 @@ async def worker() -> None:
         raise_fd_limit(len(command.get("clients", [])) + 256)
         if command["op"] == "anchor":
             streams = [Stream(rid, token) for rid, token in command["clients"]]
-            errors: list[str] = []
-            for first in range(0, len(streams), CONNECT_BATCH):  # not the measured storm: gently
-                errors += await run_all(
-                    streams[first : first + CONNECT_BATCH],
-                    command["port"],
-                    command["district"],
-                    until_first=True,
-                    within=command["within"],
-                )
-            positions = {s.request_id: s.first_id for s in streams if s.first_id is not None}
-            answer({"positions": positions, "failed": len(streams) - len(positions), "errors": errors[:5]})
+            await anchor(streams, command["port"], command["district"], command["within"], answer)
         elif command["op"] == "storm":
             cpu = cpu_seconds(os.getpid())
             streams = [Stream(rid, token, last, wanted) for rid, token, last, wanted in command["clients"]]
@@ -191,6 +211,15 @@ class Generator:
         assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.write((json.dumps(command) + "\n").encode())
         await self.process.stdin.drain()
+        line = await asyncio.wait_for(self.process.stdout.readline(), within)
+        if not line:
+            raise RuntimeError("a stream generator process died; see its stderr above")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    async def next_answer(self, within: float) -> dict[str, Any]:
+        """A further answer to the last command (the anchor answers twice)."""
+        assert self.process.stdout is not None
         line = await asyncio.wait_for(self.process.stdout.readline(), within)
         if not line:
             raise RuntimeError("a stream generator process died; see its stderr above")
