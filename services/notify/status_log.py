@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -23,7 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 
 from services.notify.domain.audiences import Scope
-from services.notify.feed import FeedHub, LiveEvent, render
+from services.notify.feed import FeedHub, LiveEvent, RecentHistory, render
 from shared.contracts import EventEnvelope
 from shared.kafka import client_options
 
@@ -146,25 +147,37 @@ class StatusLogFollower:
         return int(ends[tp])
 
 
-# How long, and up to how many events, the last range read of a district is kept for overlapping reads.
+# Older history is read from Kafka in blocks of BLOCK_OFFSETS offsets of a partition. A district's events of a
+# block are kept (indexed like recent history) for SCANNED_KEEP_SECONDS, at most SCANNED_MAX_EVENTS events in
+# all, least recently used dropped first: a reconnect storm whose cursors spread over thousands of offsets then
+# costs one scan of each block, and each stream picks its own events out of them by request or volunteer.
+BLOCK_OFFSETS = 4096
 SCANNED_KEEP_SECONDS = 30.0
-SCANNED_MAX_EVENTS = 20_000
+SCANNED_MAX_EVENTS = 50_000  # about 1.5 KB each with their indexes
+UNBOUNDED = 1 << 62
+
+BlockKey = tuple[str, int, int]  # district, partition, block number
 
 
-@dataclass(frozen=True)
-class ScannedRange:
+@dataclass
+class ScannedBlock:
+    """One district's events at offsets [start, end) of a partition (end < the block's limit when the rest of
+    it was in memory, or not yet written, when it was read)."""
+
     start: int
     end: int
-    events: list[LiveEvent]
-    read_at: float
+    events: RecentHistory
+    used_at: float
+
+    def fresh(self) -> bool:
+        return time.monotonic() - self.used_at < SCANNED_KEEP_SECONDS
 
     def covers(self, start: int, end: int) -> bool:
-        fresh = time.monotonic() - self.read_at < SCANNED_KEEP_SECONDS
-        return fresh and self.start <= start and end <= self.end
+        return self.start <= start and end <= self.end and self.fresh()
 
 
 class LogHistoryReader:
-    """Reads one district's events of an offset range from Kafka, a few ranges at a time."""
+    """Reads one district's events of an offset range from Kafka, block by block, a few blocks at a time."""
 
     def __init__(self, *, bootstrap: str, topic: str, readers: int, timeout_seconds: float) -> None:
         self._bootstrap = bootstrap
@@ -173,9 +186,10 @@ class LogHistoryReader:
         self._idle: asyncio.Queue[AIOKafkaConsumer] = asyncio.Queue()
         self._slots = asyncio.Semaphore(readers)
         self._all: list[AIOKafkaConsumer] = []
-        self._scanned: dict[tuple[str, int], ScannedRange] = {}
+        self._blocks: OrderedDict[BlockKey, ScannedBlock] = OrderedDict()  # least recently used first
+        self._scanning: dict[BlockKey, asyncio.Task[ScannedBlock | None]] = {}
         self.records_read = 0
-        self.served_from_scan = 0
+        self.served_from_scan = 0  # reads answered from kept blocks alone
 
     @contextlib.asynccontextmanager
     async def _reader(self) -> AsyncIterator[AIOKafkaConsumer]:
@@ -191,27 +205,84 @@ class LogHistoryReader:
             consumer.unsubscribe()
             self._idle.put_nowait(consumer)
 
+    @property
+    def kept_events(self) -> int:
+        return sum(len(block.events) for block in self._blocks.values())
+
     async def read(
         self, district_id: str, scope: Scope, partition: int, start: int, end: int
     ) -> list[LiveEvent] | None:
-        """The scope's events at offsets [start, end) of the partition; None when `start` left the log (or the
-        read took longer than NOTIFY_LOG_READ_TIMEOUT_SECONDS): the stream then gets `reset`.
+        """The scope's events at offsets [start, end) of the partition; None when `start` left the log (or a
+        read took longer than NOTIFY_LOG_READ_TIMEOUT_SECONDS): the stream then gets `reset`."""
+        found: list[LiveEvent] = []
+        scanned = False
+        for number in range(start // BLOCK_OFFSETS, (end - 1) // BLOCK_OFFSETS + 1 if end > start else 0):
+            block_start = number * BLOCK_OFFSETS
+            wanted = (max(start, block_start), min(end, block_start + BLOCK_OFFSETS))
+            key = (district_id, partition, number)
+            block = self._kept(key, *wanted)
+            if block is None:
+                scanned = True
+                # The whole block from its first offset, so that other cursors in it find it read; when that
+                # offset has left the log (retention), from the wanted one.
+                block = await self._block(key, block_start, *wanted)
+                if block is None and wanted[0] > block_start:
+                    block = await self._block(key, wanted[0], *wanted)
+                if block is None:
+                    return None
+            found += block.events.between(scope, *wanted)
+        if not scanned:
+            self.served_from_scan += 1
+        return found
 
-        A reconnect storm asks for overlapping ranges of one district many times over: the district's events
-        of the last range read are kept for SCANNED_KEEP_SECONDS, and a read inside that range is answered
-        from them, so thousands of resuming streams cost a few scans of the partition, not one each.
-        """
-        async with self._slots:
-            scanned = self._scanned.get((district_id, partition))
-            if scanned is not None and scanned.covers(start, end):
-                self.served_from_scan += 1
-                return [e for e in scanned.events if start <= e.offset < end and e.visible_to(scope)]
-            found = await self._scan(district_id, partition, start, end)
-            if found is None:
-                return None
-            if len(found) <= SCANNED_MAX_EVENTS:
-                self._scanned[(district_id, partition)] = ScannedRange(start, end, found, time.monotonic())
-            return [e for e in found if e.visible_to(scope)]
+    def _kept(self, key: BlockKey, start: int, end: int) -> ScannedBlock | None:
+        block = self._blocks.get(key)
+        if block is None or not block.covers(start, end):
+            return None
+        block.used_at = time.monotonic()
+        self._blocks.move_to_end(key)
+        return block
+
+    async def _block(self, key: BlockKey, scan_from: int, start: int, end: int) -> ScannedBlock | None:
+        """The block read from `scan_from` up to `end`: one scan however many streams ask for it at once."""
+        while True:
+            running = self._scanning.get(key)
+            if running is None:
+                break
+            block = await asyncio.shield(running)
+            if block is None or block.covers(start, end):
+                return block
+        task = asyncio.create_task(self._scan_block(key, scan_from, end))
+        self._scanning[key] = task
+        return await asyncio.shield(task)
+
+    async def _scan_block(self, key: BlockKey, scan_from: int, upto: int) -> ScannedBlock | None:
+        district_id, partition, _ = key
+        try:
+            async with self._slots:
+                events = await self._scan(district_id, partition, scan_from, upto)
+        finally:
+            self._scanning.pop(key, None)
+        if events is None:
+            self._blocks.pop(key, None)
+            return None
+        history = RecentHistory(UNBOUNDED, scan_from)
+        for live in events:
+            history.append(live)
+        block = ScannedBlock(scan_from, upto, history, time.monotonic())
+        self._blocks[key] = block
+        self._blocks.move_to_end(key)
+        self._forget_old()
+        return block
+
+    def _forget_old(self) -> None:
+        kept = self.kept_events
+        while self._blocks:
+            key, oldest = next(iter(self._blocks.items()))
+            if oldest.fresh() and kept <= SCANNED_MAX_EVENTS:
+                return
+            kept -= len(oldest.events)
+            del self._blocks[key]
 
     async def _scan(self, district_id: str, partition: int, start: int, end: int) -> list[LiveEvent] | None:
         key = district_id.encode()

@@ -11,6 +11,7 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
+from services.notify import status_log
 from services.notify.domain.audiences import DistrictScope, RequestScope, Scope
 from services.notify.domain.resume import position_before
 from services.notify.feed import FeedHub
@@ -119,6 +120,27 @@ async def test_a_cursor_older_than_memory_is_served_from_kafka_in_order(
     assert source.reader.served_from_scan == 1  # the operator's range lay inside the resident's scan
     # Where a district's stream looks before any of its records arrived: the producers' partitioner.
     assert all(source.hub.partition_of(i.live.district_id) == i.live.partition for i in operator if i.live)
+
+
+async def test_history_read_in_blocks_is_whole_in_order_and_read_once_for_every_stream(
+    source: StreamSource, published: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(status_log, "BLOCK_OFFSETS", 7)  # the partition's records span several blocks
+    run = published[0].split("-r")[0]
+    feed = source.hub.feed(DISTRICT)
+    from_start = position_before(feed.partition, source.hub.log_start[feed.partition])
+
+    first = [await items(source, RequestScope(f"{run}-r{n}"), from_start, 10) for n in range(3)]
+    scanned = source.reader.records_read
+    operator = await items(source, DistrictScope(), from_start, 30)
+    again = await items(source, RequestScope(f"{run}-r2"), from_start, 10)
+
+    for n, got in enumerate(first):
+        assert [event_id(i) for i in got] == published[n::3]
+    assert [event_id(i) for i in operator] == published  # across block boundaries: none missed, none twice
+    assert [i.position for i in again] == [i.position for i in first[2]]
+    assert source.reader.records_read == scanned  # every later stream was served from the blocks kept
+    assert source.reader.served_from_scan >= 4
 
 
 async def test_a_cursor_before_the_logs_start_gets_reset(
