@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.notify.auth import install_denied_handler
 from services.notify.bootstrap import bootstrap
+from services.notify.resident_fast_path import ResidentStreamFastPath
 from services.notify.routes import messages, operator, preferences, resident, volunteer, webhooks
 from services.notify.settings import NotifySettings
 from shared.http_observability import instrument
@@ -36,5 +37,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         app.include_router(module.router)
     install_problem_handlers(app)
     install_denied_handler(app)
+    # Added first, so inside the rate limits, metrics and security headers that `instrument` adds.
+    app.add_middleware(ResidentStreamFastPath, context=context)
     instrument(app, "notify", context.readiness, limits=settings.rate_limits())
     return app

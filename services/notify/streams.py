@@ -147,7 +147,7 @@ async def stream_items(
         feed.unsubscribe(subscription)
 
 
-async def sse_text(items: AsyncIterator[StreamItem], greeting: str) -> AsyncIterator[str]:
+async def sse_text(items: AsyncIterator[StreamItem], greeting: str) -> AsyncGenerator[str, None]:
     yield f"retry: {RECONNECT_MILLISECONDS}\n: {greeting}\n\n"
     async for item in items:
         yield item.sse()

@@ -109,6 +109,44 @@ class TestResidentStream:
         assert other_district.status_code == 404
         assert other_id != request_id
 
+    async def test_a_resident_stream_answers_as_the_documented_route_on_both_urls(
+        self, notify_replicas: Replicas, platform_settings: PlatformSettings
+    ) -> None:
+        """Resident streams are served beside FastAPI's router (services/notify/resident_fast_path.py): the same
+        head, body, security headers, trace and metrics; malformed input still gets FastAPI's answers."""
+        first, _ = notify_replicas
+        request_id, token = new_request(platform_settings)
+        urls = {
+            "/v1/requests/{request_id}/events": f"/v1/requests/{request_id}/events",
+            "/v1/districts/{district_id}/requests/{request_id}/events": (
+                f"/v1/districts/chengzhong/requests/{request_id}/events"
+            ),
+        }
+        async with httpx.AsyncClient(base_url=first.url, timeout=10) as client:
+            for url in urls.values():
+                async with client.stream("GET", url, params={"access_token": token}) as response:
+                    greeting = await anext(response.aiter_text())
+                    assert response.status_code == 200
+                    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+                    assert response.headers["cache-control"] == "no-cache"
+                    assert response.headers["x-accel-buffering"] == "no"
+                    assert response.headers["x-content-type-options"] == "nosniff"
+                    assert response.headers["referrer-policy"] == "no-referrer"
+                    assert response.headers["traceparent"].startswith("00-")
+                    assert greeting.startswith(f"retry: 2000\n: request {request_id}\n\n")
+            malformed = await client.get(
+                urls["/v1/requests/{request_id}/events"], params={"access_token": token, "after": "x"}
+            )
+            negative = await client.get(
+                urls["/v1/requests/{request_id}/events"], params={"access_token": token, "after": "-1"}
+            )
+            metrics = (await client.get("/metrics")).text
+
+        assert malformed.status_code == 422 and negative.status_code == 422
+        assert malformed.headers["content-type"] == "application/problem+json"
+        for template in urls:
+            assert f'method="GET",route="{template}",service="notify",status="200"' in metrics
+
     async def test_cursor_behind_the_logs_retention_gets_an_explicit_reset(
         self, notify_replicas: Replicas, status_publisher: EventPublisher, platform_settings: PlatformSettings
     ) -> None:
