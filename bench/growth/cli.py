@@ -338,7 +338,7 @@ async def storm(stack: Stack, scenario: Scenario, args: argparse.Namespace) -> N
     followed = [stack.mint() for _ in range(args.streams)]
     tokens = {rid: stack.token(rid) for rid in followed}
     anchors = [preload.status_event(district, r, 1) for r in followed]
-    generators = [await Generator.start() for _ in range(max(1, min(args.workers, len(followed))))]
+    generators = [await Generator.start_worker() for _ in range(max(1, min(args.workers, len(followed))))]
     try:
         # Every stream is open before its request's first event is published: a stream opened without a
         # cursor gets what notify holds in memory (the district's latest events), not the request's history.
@@ -393,7 +393,7 @@ async def storm(stack: Stack, scenario: Scenario, args: argparse.Namespace) -> N
             scenario.storm_p50_s = percentile(done, 50)
             scenario.storm_p99_s = percentile(done + [math.inf] * scenario.storm_failed, 99)
     finally:
-        await asyncio.gather(*(g.stop() for g in generators), return_exceptions=True)
+        await asyncio.gather(*(g.close() for g in generators), return_exceptions=True)
 
 
 async def preload_history(stack: Stack, scenario: Scenario) -> None:

@@ -18,7 +18,6 @@ Protocol, JSON lines on the worker's stdin/stdout:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import resource
@@ -29,7 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-LINE_LIMIT = 1 << 26
+from bench.worker_process import LINE_LIMIT, WorkerProcess
+
 CONNECT_BATCH = 500  # sockets opened per gather; the whole storm is still under way at once
 TICKS = os.sysconf("SC_CLK_TCK")
 Answer = Callable[[dict[str, Any]], None]
@@ -193,46 +193,13 @@ async def worker() -> None:
             return
 
 
-class Generator:
-    """One worker process, driven by JSON lines."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
+class Generator(WorkerProcess):
+    """One worker process of this benchmark (`python -m bench.growth --worker`)."""
 
     @classmethod
-    async def start(cls) -> Generator:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.growth", "--worker",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=LINE_LIMIT,
-        )  # fmt: skip
-        return cls(process)
+    async def start_worker(cls) -> Generator:
+        worker = await cls.start("-m", "bench.growth", "--worker")
+        return cls(worker.process)
 
-    async def ask(self, command: dict[str, Any], within: float) -> dict[str, Any]:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write((json.dumps(command) + "\n").encode())
-        await self.process.stdin.drain()
-        line = await asyncio.wait_for(self.process.stdout.readline(), within)
-        if not line:
-            raise RuntimeError("a stream generator process died; see its stderr above")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    async def next_answer(self, within: float) -> dict[str, Any]:
-        """A further answer to the last command (the anchor answers twice)."""
-        assert self.process.stdout is not None
-        line = await asyncio.wait_for(self.process.stdout.readline(), within)
-        if not line:
-            raise RuntimeError("a stream generator process died; see its stderr above")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    async def stop(self) -> None:
-        if self.process.returncode is None:
-            with contextlib.suppress(Exception):
-                assert self.process.stdin is not None
-                self.process.stdin.write(b'{"op": "stop"}\n')
-                await self.process.stdin.drain()
-                await asyncio.wait_for(self.process.wait(), 10)
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-        await self.process.wait()
+    async def close(self) -> None:
+        await self.stop({"op": "stop"}, 10)

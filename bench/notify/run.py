@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -34,7 +33,7 @@ import resource
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from pymongo import AsyncMongoClient  # noqa: E402
 
+from bench.worker_process import LINE_LIMIT, WorkerProcess  # noqa: E402
 from shared.contracts import StatusChangedV1, new_event  # noqa: E402
 from shared.kafka import EventPublisher  # noqa: E402
 from shared.request_ids import access_token, mint_request_id  # noqa: E402
@@ -52,7 +52,6 @@ from tests.e2e.service_processes import ServiceProcess  # noqa: E402
 DISTRICT = "bench"
 CONNECT_BATCH = 200
 CONNECT_TIMEOUT = 30.0
-LINE_LIMIT = 1 << 26  # worker <-> main JSON lines carry a round's request ids and arrivals
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -211,40 +210,20 @@ async def worker() -> None:
             return
 
 
-@dataclass
-class Generator:
-    process: asyncio.subprocess.Process
-    clients: list[tuple[str, str]] = field(default_factory=list)
+class Generator(WorkerProcess):
+    """One worker process of this benchmark (`bench/notify/run.py --worker`) and the clients it runs."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        super().__init__(process)
+        self.clients: list[tuple[str, str]] = []
 
     @classmethod
-    async def start(cls) -> Generator:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            __file__,
-            "--worker",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            limit=LINE_LIMIT,
-        )
-        return cls(process)
+    async def start_worker(cls) -> Generator:
+        worker = await cls.start(__file__, "--worker")
+        return cls(worker.process)
 
-    async def ask(self, command: dict[str, Any], within: float) -> dict[str, Any]:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write((json.dumps(command) + "\n").encode())
-        await self.process.stdin.drain()
-        line = await asyncio.wait_for(self.process.stdout.readline(), within)
-        if not line:
-            raise RuntimeError("a generator process died; see its stderr above")
-        answer: dict[str, Any] = json.loads(line)
-        return answer
-
-    async def stop(self) -> None:
-        if self.process.returncode is None:
-            with contextlib.suppress(Exception):
-                await self.ask({"op": "close"}, 30)
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-        await self.process.wait()
+    async def close(self) -> None:
+        await self.stop({"op": "close"})
 
 
 # --- main process: notify, producer, rounds ----------------------------------------------------
@@ -307,7 +286,7 @@ async def round_of(clients_wanted: int, options: Options) -> dict[str, Any]:
     assert notify.process is not None
     pid = notify.process.pid
     publisher = EventPublisher(settings.kafka_bootstrap, 10.0)
-    generators = [await Generator.start() for _ in range(min(options.workers, clients_wanted))]
+    generators = [await Generator.start_worker() for _ in range(min(options.workers, clients_wanted))]
     try:
         request_ids = [mint_request_id(key, DISTRICT) for _ in range(clients_wanted)]
         for number, request_id in enumerate(request_ids):
@@ -476,7 +455,7 @@ async def round_of(clients_wanted: int, options: Options) -> dict[str, Any]:
             **storm,
         }
     finally:
-        await asyncio.gather(*(g.stop() for g in generators), return_exceptions=True)
+        await asyncio.gather(*(g.close() for g in generators), return_exceptions=True)
         await publisher.close()
         notify.stop()
         mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)

@@ -92,7 +92,6 @@ class ResidentStreamFastPath:
     def __init__(self, app: ASGIApp, context: NotifyContext) -> None:
         self.app = app
         self.context = context
-        self.served = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         call = recognise(scope)
@@ -111,7 +110,6 @@ class ResidentStreamFastPath:
         except Denied:
             await self.app(scope, receive, send)  # refused the documented way
             return
-        self.served += 1
         scope["route"] = ROUTES[call.district_id is not None]
         items = ctx.stream(district_id, RequestScope(call.request_id), call.cursor)
         await stream(sse_text(items, f"request {call.request_id}"), receive, send)
