@@ -37,6 +37,7 @@ def run() -> None:
         access_log=False,
         ws_ping_interval=settings.heartbeat_seconds,
         timeout_graceful_shutdown=5,
+        backlog=settings.listen_backlog,
     )
 
 
