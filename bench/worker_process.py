@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from typing import Any
+from typing import Any, Self
 
 LINE_LIMIT = 1 << 26  # commands and answers carry a round's request ids and arrival times
 
@@ -21,7 +21,7 @@ class WorkerProcess:
         self.process = process
 
     @classmethod
-    async def start(cls, *argv: str) -> WorkerProcess:
+    async def start(cls, *argv: str) -> Self:
         """`python <argv>`, e.g. ("-m", "bench.growth", "--worker")."""
         process = await asyncio.create_subprocess_exec(
             sys.executable, *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=LINE_LIMIT

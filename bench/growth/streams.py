@@ -198,8 +198,7 @@ class Generator(WorkerProcess):
 
     @classmethod
     async def start_worker(cls) -> Generator:
-        worker = await cls.start("-m", "bench.growth", "--worker")
-        return cls(worker.process)
+        return await cls.start("-m", "bench.growth", "--worker")
 
     async def close(self) -> None:
         await self.stop({"op": "stop"}, 10)

@@ -219,8 +219,7 @@ class Generator(WorkerProcess):
 
     @classmethod
     async def start_worker(cls) -> Generator:
-        worker = await cls.start(__file__, "--worker")
-        return cls(worker.process)
+        return await cls.start(__file__, "--worker")
 
     async def close(self) -> None:
         await self.stop({"op": "close"})

@@ -29,9 +29,10 @@ class NotifySettings(PlatformNotifySettings):
     log_read_timeout_seconds: float = Field(60.0, gt=0, validation_alias="NOTIFY_LOG_READ_TIMEOUT_SECONDS")
     # How often a replica asks where each partition's log begins now (what retention has deleted).
     horizon_refresh_seconds: float = Field(30.0, gt=0, validation_alias="NOTIFY_HORIZON_REFRESH_SECONDS")
-    # Connections waiting to be accepted. A reconnect storm arrives faster than one event loop accepts; with
-    # uvicorn's 2,048 the queue overflowed and phones waited for their TCP retry (1 s, then 3 s, ...). The
-    # kernel caps it at net.core.somaxconn (4,096 on current Linux; raise that on nodes serving many streams).
+    # Connections waiting to be accepted. A reconnect storm of ten thousand phones arrives faster than one
+    # event loop accepts; past uvicorn's 2,048 the kernel drops their SYNs and each waits for its TCP retry
+    # (1 s, then 3 s, ...). The kernel caps this at net.core.somaxconn (4,096 on current Linux: raise that on
+    # nodes serving many streams).
     listen_backlog: int = Field(16384, ge=64, validation_alias="NOTIFY_LISTEN_BACKLOG")
 
     # Delivered webhook deliveries are kept this long for the deliveries API, then swept.
