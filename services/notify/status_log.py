@@ -64,7 +64,7 @@ def parse(partition: int, offset: int, value: bytes | None) -> LiveEvent | None:
     if value is None:
         return None
     try:
-        return render(partition, offset, EventEnvelope.from_bytes(value))
+        return render(partition, offset, EventEnvelope.from_bytes(value), value)
     except Exception as exc:
         log.warning("status record %d:%d is not a status event, skipped in streams: %s", partition, offset, exc)
         return None

@@ -187,3 +187,24 @@ async def test_a_reconnect_storm_reads_the_log_a_few_streams_at_a_time() -> None
     assert hub.replaying == 0 and hub.connections == len(streams)
     await asyncio.gather(*(s.aclose() for s in streams))  # type: ignore[attr-defined]
     assert hub.connections == 0
+
+
+def test_a_record_is_streamed_as_read_and_one_spanning_lines_is_dumped_again() -> None:
+    envelope = new_event(
+        event_type="request.assigned",
+        source="test",
+        district_id=DISTRICT,
+        request_id="r9",
+        event_id="r9:1",
+        data=StatusChangedV1(status="assigned", sequence=1, volunteer_id="v1", message="买米 / rice"),
+    )
+    compact = envelope.to_bytes()
+    spread = json.dumps(envelope.model_dump(mode="json"), ensure_ascii=False, indent=1).encode()
+
+    as_read = render(0, 4, envelope, compact)
+    dumped = render(0, 4, envelope, spread)
+
+    assert as_read.sse == f"id: {position_of(0, 4)}\nevent: request.assigned\ndata: {compact.decode()}\n\n"
+    assert dumped.sse.count("\n") == 4 and json.loads(dumped.sse.split("data: ", 1)[1]) == json.loads(compact)
+    assert json.loads(as_read.ws)["data"] == json.loads(dumped.ws)["data"] == envelope.model_dump(mode="json")
+    assert as_read.volunteers == dumped.volunteers == ("v1",)
